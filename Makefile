@@ -1,0 +1,47 @@
+# Two set-up commands for a fresh machine: `make run` and `make test`. Each installs what it needs into .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip -q --disable-pip-version-check
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint bench model clean-venv browser services
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps keep repeated `make` calls fast; they are redone when pyproject.toml changes.
+$(VENV)/.base: pyproject.toml | $(VENV)/bin/activate
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(VENV)/bin/activate
+	$(PIP) install -e '.[dev,train,ray]'
+	touch $@
+
+run: $(VENV)/.base
+	$(VENV)/bin/moderation serve --host $(HOST) --port $(PORT)
+
+# Debian's chromium for the browser tests; never a downloaded browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# PostgreSQL and Redis run on these machines; start them when they are down.
+services:
+	@bash .ci/services
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check moderation models tests bench
+
+test: $(VENV)/.dev browser services lint
+	$(VENV)/bin/pytest -q
+
+bench: $(VENV)/.dev
+	$(PY) -m bench.run
+
+model: $(VENV)/.dev
+	$(PY) -m models.build
+
+clean-venv:
+	rm -rf $(VENV)

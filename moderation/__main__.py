@@ -1,0 +1,3 @@
+from moderation.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The `moderation` command line: parse arguments, call the library, format, exit codes."""

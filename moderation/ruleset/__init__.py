@@ -1,0 +1,1 @@
+"""Rules as data: the pack schema, YAML packs, compilation, storage and the live reference."""

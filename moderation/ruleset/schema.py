@@ -1,0 +1,88 @@
+"""The rule and pack schema shared by YAML packs, the store, the API and the reviewers' page."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from moderation.types import Kind, Label, ProductCategory, RuleCategory, Severity
+
+RULE_ID_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$"
+
+
+class Example(BaseModel):
+    """A sentence the rule must (positive) or must not (negative) flag; collected as tests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str = Field(min_length=1)
+    kind: Kind = Kind.TRANSCRIPT
+    category: ProductCategory = ProductCategory.OTHER
+
+
+class Examples(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    positive: list[Example] = Field(default_factory=list)
+    negative: list[Example] = Field(default_factory=list)
+
+    @field_validator("positive", "negative", mode="before")
+    @classmethod
+    def _accept_plain_strings(cls, value: object) -> object:
+        # Packs may write an example as a bare string when kind and category do not matter.
+        if isinstance(value, list):
+            return [{"text": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=RULE_ID_PATTERN)
+    label: Label
+    category: RuleCategory
+    severity: Severity = Severity.MEDIUM
+    applies_to: list[ProductCategory] | Literal["all"] = "all"
+    # Product categories where the rule stays silent (治疗 for a registered medical_device).
+    not_for: list[ProductCategory] = Field(default_factory=list)
+    kinds: list[Kind] = Field(default_factory=lambda: [Kind.TRANSCRIPT, Kind.COPY])
+    terms: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    # Phrases that contain a term but are fine (第一次, 最近, 北斗卫星).
+    exceptions: list[str] = Field(default_factory=list)
+    # The whole text is fine when it also says one of these (美白 with 国妆特字 cited).
+    exempt_if_text_contains: list[str] = Field(default_factory=list)
+    # When true, a confident benign verdict of the model may veto this rule's hits.
+    model_can_override: bool = False
+    basis: str = Field(min_length=2)
+    reminder: str = Field(min_length=2)
+    suggestion: str = ""
+    examples: Examples = Field(default_factory=Examples)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if self.category.label is not self.label:
+            raise ValueError(
+                f"rule {self.id}: category {self.category.value} belongs to label "
+                f"{self.category.label.value}, not {self.label.value}"
+            )
+        if not self.terms and not self.patterns:
+            raise ValueError(f"rule {self.id}: needs at least one term or pattern")
+        if any(not t.strip() for t in self.terms + self.exceptions):
+            raise ValueError(f"rule {self.id}: empty term or exception")
+        return self
+
+    def applies(self, *, kind: Kind, category: ProductCategory) -> bool:
+        if kind not in self.kinds or category in self.not_for:
+            return False
+        return self.applies_to == "all" or category in self.applies_to
+
+
+class RulePack(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    rules: list[Rule]
