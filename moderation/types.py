@@ -118,7 +118,8 @@ class Hit:
     """
 
     label: Label
-    category: RuleCategory
+    # None for a model-only finding: the classifier knows the label, not the finer category.
+    category: RuleCategory | None
     rule: str
     start: int
     end: int
@@ -131,7 +132,7 @@ class Hit:
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label.value,
-            "category": self.category.value,
+            "category": None if self.category is None else self.category.value,
             "rule": self.rule,
             "start": self.start,
             "end": self.end,

@@ -1,0 +1,124 @@
+"""Pure decision: rule hits + model output + kind + category → hits kept, labels, action, notes.
+
+The whole action policy lives in the tables at the top of this file, so a reader (or a
+compliance officer) can check it in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from moderation.types import Action, Hit, Kind, Label, Scores, Severity, Source
+
+if TYPE_CHECKING:
+    from moderation.classifier import ModelOutput
+    from moderation.ruleset.compile import CompiledRuleset
+
+# Live speech gets a reminder first; a product page is a standing text, so the same
+# severity weighs more there (and contacts on pages are banned outright).
+ACTION_BY_SEVERITY: Mapping[tuple[Kind, Severity], Action] = {
+    (Kind.TRANSCRIPT, Severity.LOW): Action.REMIND,
+    (Kind.TRANSCRIPT, Severity.MEDIUM): Action.REMIND,
+    (Kind.TRANSCRIPT, Severity.HIGH): Action.REVIEW,
+    (Kind.COPY, Severity.LOW): Action.REMIND,
+    (Kind.COPY, Severity.MEDIUM): Action.REVIEW,
+    (Kind.COPY, Severity.HIGH): Action.BLOCK,
+}
+# A finding of the model alone is never enough to block: a person looks first.
+MODEL_ONLY_CEILING = Action.REVIEW
+# Model confidence above which a model-only finding counts as medium rather than low severity.
+MODEL_CONFIDENT = 0.9
+# A rule marked model_can_override is vetoed when the model's probability for its label is below this.
+DEFAULT_VETO_BELOW = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    hits: tuple[Hit, ...]
+    labels: tuple[Label, ...]
+    action: Action
+    notes: tuple[str, ...]
+
+
+def decide(
+    rule_hits: Sequence[Hit],
+    model: ModelOutput | None,
+    *,
+    text: str,
+    kind: Kind,
+    ruleset: CompiledRuleset,
+    thresholds: Mapping[Label, float],
+    veto_below: float = DEFAULT_VETO_BELOW,
+) -> Decision:
+    notes: list[str] = []
+    hits = list(rule_hits)
+    if model is not None:
+        hits, vetoed = _apply_vetoes(hits, model.scores, ruleset, veto_below)
+        notes += vetoed
+        hits += _model_only_hits(hits, model, text=text, thresholds=thresholds)
+    hits.sort(key=lambda h: (h.start, h.end, h.rule))
+    labels = tuple(label for label in Label if any(h.label is label for h in hits))
+    return Decision(tuple(hits), labels, _action(hits, kind), tuple(notes))
+
+
+def _apply_vetoes(
+    hits: list[Hit], scores: Scores, ruleset: CompiledRuleset, veto_below: float
+) -> tuple[list[Hit], list[str]]:
+    kept: list[Hit] = []
+    notes: list[str] = []
+    for hit in hits:
+        p = scores.get(hit.label)
+        rule = ruleset.rules.get(hit.rule)
+        if rule is not None and rule.model_can_override and p is not None and p < veto_below:
+            notes.append(f"model vetoed {hit.rule} on “{hit.text}” ({hit.label.value} p={p:.3f})")
+        else:
+            kept.append(hit)
+    return kept, notes
+
+
+def _model_only_hits(
+    rule_hits: Sequence[Hit], model: ModelOutput, *, text: str, thresholds: Mapping[Label, float]
+) -> list[Hit]:
+    """A confident model finding with no rule hit of its label becomes a `source: model` hit."""
+    found: list[Hit] = []
+    for label in Label:
+        p = model.scores.get(label)
+        if p is None or p < thresholds[label] or any(h.label is label for h in rule_hits):
+            continue
+        spans = [s for s in model.spans if s.label is label] or []
+        severity = Severity.MEDIUM if p >= MODEL_CONFIDENT else Severity.LOW
+        if not spans:
+            # The best span the system can give is the whole text.
+            found.append(_model_hit(label, 0, len(text), text, p, severity))
+        for span in spans:
+            found.append(_model_hit(label, span.start, span.end, text, p, severity))
+    return found
+
+
+def _model_hit(label: Label, start: int, end: int, text: str, p: float, severity: Severity) -> Hit:
+    return Hit(
+        label=label,
+        category=None,
+        rule=f"model.{label.value}",
+        start=start,
+        end=end,
+        text=text[start:end],
+        source=Source.MODEL,
+        score=p,
+        severity=severity,
+        matched="",
+    )
+
+
+def _action(hits: Sequence[Hit], kind: Kind) -> Action:
+    action = Action.PASS
+    for hit in hits:
+        candidate = ACTION_BY_SEVERITY[(kind, hit.severity)]
+        if hit.source is Source.MODEL and candidate.rank > MODEL_ONLY_CEILING.rank:
+            candidate = MODEL_ONLY_CEILING
+        if candidate.rank > action.rank:
+            action = candidate
+    return action
+

@@ -1,0 +1,147 @@
+"""The only place the layers meet: normalize → match → classify → decide → reminders → Result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from moderation.decide import decide
+from moderation.match import find_hits
+from moderation.normalize import normalize
+from moderation.reminders import reminders_for
+from moderation.ruleset.compile import CompiledRuleset, compile_rules
+from moderation.ruleset.live import LiveRuleset
+from moderation.ruleset.packs import load_rules
+from moderation.settings import Settings
+from moderation.types import Kind, Label, Layer, ProductCategory, Result, Scores
+
+if TYPE_CHECKING:
+    from moderation.classifier import Classifier, ModelOutput
+
+
+class LayerUnavailable(ValueError):
+    """The caller asked for the model layer while the service runs rules-only."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    text: str
+    kind: Kind = Kind.TRANSCRIPT
+    category: ProductCategory = ProductCategory.OTHER
+    id: str | None = None
+
+
+class Moderator:
+    """Safe to share between threads: the ruleset is read once per call from `live`."""
+
+    def __init__(
+        self,
+        *,
+        live: LiveRuleset,
+        classifier: Classifier | None,
+        rules_only_reason: str | None = None,
+    ) -> None:
+        if classifier is None and not rules_only_reason:
+            raise ValueError("a moderator without a classifier must say why (rules_only_reason)")
+        self.live = live
+        self.classifier = classifier
+        self.rules_only_reason = rules_only_reason
+
+    @property
+    def ruleset_version(self) -> str:
+        return self.live.current.version
+
+    @property
+    def model_version(self) -> str | None:
+        return None if self.classifier is None else self.classifier.version
+
+    @property
+    def available_layers(self) -> frozenset[Layer]:
+        return frozenset(Layer) if self.classifier is not None else frozenset({Layer.RULES})
+
+    def with_ruleset(self, compiled: CompiledRuleset) -> Moderator:
+        """The same model with another ruleset, for dry-runs of a draft."""
+        return Moderator(
+            live=LiveRuleset(compiled), classifier=self.classifier, rules_only_reason=self.rules_only_reason
+        )
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ruleset_version": self.ruleset_version,
+            "model_version": self.model_version,
+            "layers": sorted(layer.value for layer in self.available_layers),
+            "rules_only": self.rules_only_reason,
+        }
+
+    def check(
+        self,
+        text: str,
+        *,
+        kind: Kind = Kind.TRANSCRIPT,
+        category: ProductCategory = ProductCategory.OTHER,
+        layers: frozenset[Layer] | None = None,
+        id: str | None = None,
+    ) -> Result:
+        return self.check_many([CheckItem(text, kind, category, id)], layers=layers)[0]
+
+    def check_many(self, items: Sequence[CheckItem], *, layers: frozenset[Layer] | None = None) -> list[Result]:
+        """Batch the model over all items; every item is judged with the same ruleset."""
+        used, notes = self._layers(layers)
+        ruleset = self.live.current
+        outputs: Sequence[ModelOutput | None] = [None] * len(items)
+        if Layer.MODEL in used and items:
+            assert self.classifier is not None
+            outputs = self.classifier.predict([item.text for item in items])
+        return [self._judge(item, ruleset, out, used, notes) for item, out in zip(items, outputs, strict=True)]
+
+    def _layers(self, requested: frozenset[Layer] | None) -> tuple[frozenset[Layer], tuple[str, ...]]:
+        if requested is None:
+            notes = () if self.rules_only_reason is None else (f"rules-only mode: {self.rules_only_reason}",)
+            return self.available_layers, notes
+        missing = requested - self.available_layers
+        if missing:
+            raise LayerUnavailable(f"the model layer is not loaded ({self.rules_only_reason})")
+        return requested, ()
+
+    def _judge(
+        self,
+        item: CheckItem,
+        ruleset: CompiledRuleset,
+        model: ModelOutput | None,
+        layers: frozenset[Layer],
+        notes: tuple[str, ...],
+    ) -> Result:
+        rule_hits = ()
+        if Layer.RULES in layers:
+            rule_hits = find_hits(ruleset, normalize(item.text), kind=item.kind, category=item.category)
+        thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
+        decision = decide(rule_hits, model, text=item.text, kind=item.kind, ruleset=ruleset, thresholds=thresholds)
+        return Result(
+            id=item.id,
+            labels=decision.labels,
+            action=decision.action,
+            hits=decision.hits,
+            scores=model.scores if model is not None else Scores(),
+            reminders=reminders_for(decision.hits, ruleset.rules),
+            ruleset_version=ruleset.version,
+            model_version=self.model_version if Layer.MODEL in layers else None,
+            layers=layers,
+            notes=notes + decision.notes,
+        )
+
+
+_NO_THRESHOLDS = {label: 1.0 for label in Label}
+
+
+def build_moderator(settings: Settings | None = None) -> Moderator:
+    """Shipped (or configured) packs and model. A missing or corrupt model is an error here,
+    unless `settings.rules_only` asks to run without it."""
+    settings = settings or Settings()
+    compiled = compile_rules(load_rules(settings.rules_dir))
+    if settings.rules_only:
+        return Moderator(live=LiveRuleset(compiled), classifier=None, rules_only_reason="started with --rules-only")
+    from moderation.classifier import Classifier  # onnxruntime loads only when the model is wanted
+
+    classifier = Classifier(settings.model_dir, threads=settings.model_threads)
+    return Moderator(live=LiveRuleset(compiled), classifier=classifier)
