@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from moderation.types import Action, Hit, Kind, Label, Layer, ProductCategory, Result
+from moderation.decide import decide
+from moderation.types import Hit, Kind, Layer, ProductCategory, Result
 
 if TYPE_CHECKING:  # the engine is only passed in; streams never builds one
     from moderation.engine import Moderator
@@ -148,7 +149,9 @@ def check_segment(
         earlier.append(before)
         new_spans.append((hit.rule, abs_start, abs_end))
 
-    result = _narrow(joined_result, tuple(kept))
+    order = sorted(range(len(kept)), key=lambda i: (kept[i].start, kept[i].end, kept[i].rule))
+    kept, earlier = [kept[i] for i in order], [earlier[i] for i in order]  # the engine's hit order
+    result = _narrow(moderator, joined_result, tuple(kept), kind)
     result, reminded, suppressed = _apply_cooldown(result, dict(window.reminded), now, cooldown_seconds)
     if any(earlier):
         carried = sorted({h.rule for h, b in zip(kept, earlier, strict=True) if b})
@@ -161,20 +164,23 @@ def check_segment(
     )
 
 
-def _narrow(joined: Result, kept: tuple[Hit, ...]) -> Result:
-    """The joined text's result restricted to the hits that belong to the new segment."""
+def _narrow(moderator: Moderator, joined: Result, kept: tuple[Hit, ...], kind: Kind) -> Result:
+    """The joined text's result restricted to the hits that belong to the new segment.
+
+    Labels and action are decided again, by the engine's own policy, from the kept hits alone:
+    the joined text's action may have been driven by hits already judged in earlier segments.
+    Vetoes and model-only findings were settled in the joined check, so no model output is
+    passed this time.
+    """
     if kept == joined.hits:
         return joined
-    rules = {h.rule for h in kept}
-    labels = tuple(label for label in Label if any(h.label is label for h in kept))
-    # What the engine decided for the joined text was driven by hits we dropped; the new
-    # segment's own action is the engine's, lowered to pass when nothing of it remains.
-    action = joined.action if kept else Action.PASS
+    decision = decide(kept, None, text="", kind=kind, ruleset=moderator.live.current, thresholds={})
+    rules = {h.rule for h in decision.hits}
     return replace(
         joined,
-        hits=kept,
-        labels=labels if kept else (),
-        action=action,
+        hits=decision.hits,
+        labels=decision.labels,
+        action=decision.action,
         reminders=tuple(r for r in joined.reminders if r.rule in rules),
     )
 
@@ -394,7 +400,9 @@ def make_store(
     prefix: str = "moderation:stream:",
 ) -> StreamStore:
     if redis_url:
-        return RedisStreamStore(redis_url, max_sessions=max_sessions, idle_seconds=idle_seconds, prefix=prefix)
+        return RedisStreamStore(
+            redis_url, max_sessions=max_sessions, idle_seconds=idle_seconds, prefix=prefix
+        )
     return MemoryStreamStore(max_sessions=max_sessions, idle_seconds=idle_seconds)
 
 
