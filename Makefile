@@ -38,7 +38,8 @@ test: $(VENV)/.dev browser services lint
 	$(VENV)/bin/pytest -q
 
 bench: $(VENV)/.dev
-	$(PY) -m bench.run
+	taskset -c 0 $(PY) -m bench.run rules | tee docs/benchmarks-latest.md
+	$(PY) -m bench.run model service audit | tee -a docs/benchmarks-latest.md
 
 model: $(VENV)/.dev
 	$(PY) -m models.build

@@ -1,0 +1,1 @@
+"""`make bench`: speed and memory figures, each beside a baseline measured in the same run."""
