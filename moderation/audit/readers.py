@@ -127,7 +127,9 @@ def discover(paths: Iterable[Path], *, exclude: Iterable[Path] = ()) -> list[Sou
         manifests = _ManifestCache()
         for path, name in found:
             if name in sources and sources[name].path.resolve() != path.resolve():
-                raise InputError(f"two inputs give the same stream name {name!r}: {sources[name].path} and {path}")
+                raise InputError(
+                    f"two inputs give the same stream name {name!r}: {sources[name].path} and {path}"
+                )
             fmt, compressed = format_of(path)  # type: ignore[misc]
             stat = path.stat()
             sources[name] = Source(

@@ -10,6 +10,9 @@ import sys
 COMMAND_MODULES = (
     "moderation.cli.check",
     "moderation.cli.evaluate",
+    "moderation.cli.audit",
+    "moderation.cli.rules",
+    "moderation.cli.users",
 )
 
 

@@ -1,0 +1,299 @@
+"""One transcript → its findings, judged segment by segment exactly as the live service would.
+
+Every cue goes through `streams.check_segment` with the stream's window, so a violation said
+across two cues is found once, with the first cue's start and the last cue's end. The model is
+batched: a first pass through the same window records the texts the window will ask about, one
+`check_many` judges them together, and the real pass reads the answers. The window decides what
+is asked; this module never rebuilds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from moderation.audit.readers import Cue, Source, StreamMeta, Transcript, TranscriptError, parse, read_bytes
+from moderation.engine import CheckItem, Moderator
+from moderation.reminders import reminders_for
+from moderation.ruleset.schema import Rule
+from moderation.streams import SegmentResult, StreamWindow, check_segment
+from moderation.types import Action, Hit, Kind, Label, Layer, ProductCategory, Result, Scores
+
+# Cues of a .txt file carry no times; the reminder cooldown then runs on ~2 s per ASR segment.
+SECONDS_PER_UNTIMED_CUE = 2.0
+MODEL_BATCH = 128
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    layers: frozenset[Layer] | None = None
+    window_segments: int = 3
+    cooldown_seconds: float = 60.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layers": None if self.layers is None else sorted(layer.value for layer in self.layers),
+            "window_segments": self.window_segments,
+            "cooldown_seconds": self.cooldown_seconds,
+        }
+
+
+def audit_source(
+    moderator: Moderator, source: Source, options: AuditOptions, data: bytes | None = None
+) -> dict[str, Any]:
+    """A stream's report (JSON-ready); unreadable files become a report with an error, never raise.
+
+    `data` is the file's raw bytes when they were read elsewhere (a Ray driver); else the file
+    is read here.
+    """
+    try:
+        raw = (
+            read_bytes(source.path, compressed=source.compressed)
+            if data is None
+            else _decompress(data, source)
+        )
+        transcript = parse(raw, source.format)
+    except (TranscriptError, OSError) as exc:
+        return stream_report(moderator, source, options, None, [], errors=[_describe(exc)])
+    findings = audit_transcript(moderator, transcript, category=source.meta.category, options=options)
+    return stream_report(moderator, source, options, transcript, findings, errors=list(transcript.problems))
+
+
+def _decompress(data: bytes, source: Source) -> bytes:
+    import gzip
+    import zlib
+
+    if source.compressed or data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise TranscriptError(f"corrupt gzip data: {exc}") from None
+    return data
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot read: {exc.strerror}"
+    return str(exc)
+
+
+def stream_report(
+    moderator: Moderator,
+    source: Source,
+    options: AuditOptions,
+    transcript: Transcript | None,
+    findings: list[dict[str, Any]],
+    *,
+    errors: list[str],
+) -> dict[str, Any]:
+    meta: StreamMeta = source.meta
+    return {
+        "stream": source.name,
+        "path": str(source.path),
+        "fingerprint": source.fingerprint,
+        "options": options.to_dict(),
+        "streamer": meta.streamer,
+        "category": meta.category.value if meta.category else None,
+        "format": source.format,
+        "encoding": transcript.encoding if transcript else None,
+        "duration": transcript.duration if transcript else None,
+        "first_start": next((c.start for c in transcript.cues if c.start is not None), None)
+        if transcript
+        else None,
+        "segments": len(transcript.cues) if transcript else 0,
+        "chars": sum(len(c.text) for c in transcript.cues) if transcript else 0,
+        "findings": findings,
+        "errors": [*meta.problems, *errors],
+        "readable": transcript is not None,
+        "ruleset_version": moderator.ruleset_version,
+        "model_version": moderator.model_version if _uses_model(moderator, options) else None,
+    }
+
+
+def _uses_model(moderator: Moderator, options: AuditOptions) -> bool:
+    layers = options.layers if options.layers is not None else moderator.available_layers
+    return Layer.MODEL in layers
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def audit_transcript(
+    moderator: Moderator,
+    transcript: Transcript,
+    *,
+    category: ProductCategory | None,
+    options: AuditOptions,
+) -> list[dict[str, Any]]:
+    cues = transcript.cues
+    product = category or ProductCategory.OTHER
+    answers = _batched_answers(moderator, cues, product, options)
+    replay = _Answers(moderator, answers)
+
+    findings: list[dict[str, Any]] = []
+    offsets = _offsets(cues)  # stream-wide character offset of every cue, as the window counts
+    rules = moderator.live.current.rules
+    window: StreamWindow | None = None
+    for i, cue in enumerate(cues):
+        segment, window = _step(replay, window, cue, product, options)
+        findings.extend(_findings(segment, i, cues, offsets, rules, product))
+    return findings
+
+
+def _step(
+    moderator: Moderator | _Answers | _Recorder,
+    window: StreamWindow | None,
+    cue: Cue,
+    category: ProductCategory,
+    options: AuditOptions,
+) -> tuple[SegmentResult, StreamWindow]:
+    return check_segment(
+        moderator,  # type: ignore[arg-type]
+        window,
+        cue.text,
+        kind=Kind.TRANSCRIPT,
+        category=category,
+        layers=options.layers,
+        start=cue.start,
+        end=cue.end,
+        now=cue.start if cue.start is not None else cue.number * SECONDS_PER_UNTIMED_CUE,
+        window_segments=options.window_segments,
+        cooldown_seconds=options.cooldown_seconds,
+    )
+
+
+class _Recorder:
+    """Stands in for the moderator on the first pass: remembers what the window asks, finds nothing."""
+
+    def __init__(self, moderator: Moderator) -> None:
+        self.moderator = moderator
+        self.texts: list[str] = []
+
+    def check(self, text: str, **_: Any) -> Result:
+        self.texts.append(text)
+        return Result(None, (), Action.PASS, (), Scores(), (), self.moderator.ruleset_version, None)
+
+    def __getattr__(self, name: str) -> Any:  # the window may read the ruleset and the like
+        return getattr(self.moderator, name)
+
+
+class _Answers:
+    """Answers the window's questions from the batch; anything unforeseen goes to the moderator."""
+
+    def __init__(self, moderator: Moderator, answers: dict[str, Result]) -> None:
+        self.moderator = moderator
+        self.answers = answers
+
+    def check(self, text: str, **kwargs: Any) -> Result:
+        answer = self.answers.get(text)
+        return answer if answer is not None else self.moderator.check(text, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.moderator, name)
+
+
+def _batched_answers(
+    moderator: Moderator, cues: Sequence[Cue], category: ProductCategory, options: AuditOptions
+) -> dict[str, Result]:
+    recorder = _Recorder(moderator)
+    window: StreamWindow | None = None
+    for cue in cues:
+        _, window = _step(recorder, window, cue, category, options)
+    texts = list(dict.fromkeys(recorder.texts))
+    answers: dict[str, Result] = {}
+    for i in range(0, len(texts), MODEL_BATCH):
+        chunk = texts[i : i + MODEL_BATCH]
+        items = [CheckItem(text, Kind.TRANSCRIPT, category) for text in chunk]
+        answers.update(zip(chunk, moderator.check_many(items, layers=options.layers), strict=True))
+    return answers
+
+
+def _offsets(cues: Sequence[Cue]) -> list[int]:
+    offsets, total = [], 0
+    for cue in cues:
+        offsets.append(total)
+        total += len(cue.text)
+    return offsets
+
+
+def _first_cue(index: int, earlier: int, cues: Sequence[Cue], offsets: list[int]) -> int:
+    """The index of the cue in which a hit began `earlier` characters before cue `index`."""
+    target = offsets[index] - earlier
+    first = index
+    while first > 0 and offsets[first] > target:
+        first -= 1
+    return first
+
+
+def _findings(
+    segment: SegmentResult,
+    index: int,
+    cues: Sequence[Cue],
+    offsets: list[int],
+    rules: Mapping[str, Rule],
+    category: ProductCategory,
+) -> list[dict[str, Any]]:
+    """The segment's hits as findings; overlapping hits (two rules on the same words) become one."""
+    spans: list[tuple[int, int, list[Hit]]] = []  # stream-wide [start, end) and the hits in it
+    for hit, earlier in sorted(zip(segment.result.hits, segment.earlier, strict=True), key=_hit_start):
+        start = offsets[index] - earlier if earlier else offsets[index] + hit.start
+        end = offsets[index] + hit.end
+        if spans and start < spans[-1][1]:
+            s, e, hits = spans[-1]
+            spans[-1] = (s, max(e, end), [*hits, hit])
+        else:
+            spans.append((start, end, [hit]))
+    sent = {r.rule for r in segment.result.reminders}
+    return [
+        _finding(s, e, hits, index, cues, offsets, rules, sent, segment, category) for s, e, hits in spans
+    ]
+
+
+def _hit_start(pair: tuple[Hit, int]) -> tuple[int, int]:
+    hit, earlier = pair
+    return (-earlier if earlier else hit.start, hit.end)
+
+
+def _finding(
+    start: int,
+    end: int,
+    hits: list[Hit],
+    index: int,
+    cues: Sequence[Cue],
+    offsets: list[int],
+    rules: Mapping[str, Rule],
+    sent: set[str],
+    segment: SegmentResult,
+    category: ProductCategory,
+) -> dict[str, Any]:
+    first = _first_cue(index, offsets[index] - start, cues, offsets)
+    held = cues[first : index + 1]
+    sentence = "".join(c.text for c in held)
+    local = start - offsets[first], end - offsets[first]
+    main = max(hits, key=lambda h: (h.severity.rank, h.score))
+    # The reminder for these very words, also when the cooldown held it back in the live service.
+    reminder = reminders_for([main], rules)[0]
+    labels = [label.value for label in Label if any(h.label is label for h in hits)]
+    return {
+        "start": held[0].start,
+        "end": held[-1].end,
+        "labels": labels,
+        "text": sentence[local[0] : local[1]],
+        "cues": [c.number for c in held],
+        "rule": main.rule,
+        "category": main.category.value,
+        "severity": main.severity.value,
+        "action": segment.result.action.value,
+        "source": main.source.value,
+        "score": round(main.score, 4),
+        "rules": sorted({h.rule for h in hits}),
+        "reminder": reminder.message,
+        "suggestion": reminder.suggestion,
+        "basis": reminder.basis,
+        # The live service would have sent this reminder now, unless its cooldown held it back.
+        "reminder_sent": main.rule in sent,
+        "product_category": category.value,
+        "sentence": sentence,
+        "span": list(local),
+    }
