@@ -53,7 +53,7 @@ def decide(
     veto_below: float = DEFAULT_VETO_BELOW,
 ) -> Decision:
     notes: list[str] = []
-    hits = list(rule_hits)
+    hits = _drop_nested(list(rule_hits))
     if model is not None:
         hits, vetoed = _apply_vetoes(hits, model.scores, ruleset, veto_below)
         notes += vetoed
@@ -61,6 +61,15 @@ def decide(
     hits.sort(key=lambda h: (h.start, h.end, h.rule))
     labels = tuple(label for label in Label if any(h.label is label for h in hits))
     return Decision(tuple(hits), labels, _action(hits, kind), tuple(notes))
+
+
+def _drop_nested(hits: list[Hit]) -> list[Hit]:
+    """`最低价` inside `全网最低价`: one finding for one phrase, the widest rule's."""
+    return [
+        h for h in hits
+        if not any(o is not h and o.label is h.label and o.start <= h.start and h.end <= o.end
+                   and (o.end - o.start) > (h.end - h.start) for o in hits)
+    ]
 
 
 def _apply_vetoes(

@@ -30,11 +30,13 @@ def parse_layers(value: str | None) -> frozenset[Layer] | None:
 
 def moderator_for(layers: frozenset[Layer] | None) -> Moderator:
     """Rules-only runs never load the model, so they work even before one is shipped."""
-    from moderation.classifier import ModelLoadError
     from moderation.cli.main import CliError
 
-    settings = Settings(rules_only=layers == frozenset({Layer.RULES}))
+    if layers == frozenset({Layer.RULES}):
+        return build_moderator(Settings(rules_only=True))
+    from moderation.classifier import ModelLoadError
+
     try:
-        return build_moderator(settings)
+        return build_moderator(Settings())
     except ModelLoadError as exc:
         raise CliError(f"{exc} (run `make model`, or pass --layers rules)") from None
