@@ -53,6 +53,11 @@ class Rule(BaseModel):
     exceptions: list[str] = Field(default_factory=list)
     # The whole text is fine when it also says one of these (美白 with 国妆特字 cited).
     exempt_if_text_contains: list[str] = Field(default_factory=list)
+    # RE2 patterns over the normalized text; a match overlapping a hit kills it (型号 VX-300).
+    exception_patterns: list[str] = Field(default_factory=list)
+    # Short terms (two characters or fewer) must sit on jieba word boundaries (第一 ≠ 第一次)
+    # unless the rule says its terms are risky anywhere (微信 inside 加微信好友).
+    match_anywhere: bool = False
     # When true, a confident benign verdict of the model may veto this rule's hits.
     model_can_override: bool = False
     basis: str = Field(min_length=2)

@@ -1,0 +1,250 @@
+"""Compiled ruleset × normalized text → rule hits with offsets into the original text.
+
+Candidates come from one Aho-Corasick pass and the rules' RE2 patterns; every candidate then
+goes through one hook, `_invalidated`, that prunes false positives (exceptions, exemptions, word
+boundaries, negated/quoted/warning context) and says why.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import ahocorasick
+
+from moderation.normalize import NormalizedText
+from moderation.ruleset.compile import CompiledRule, CompiledRuleset
+from moderation.types import Hit, Kind, ProductCategory, Source
+
+# --- context cues -------------------------------------------------------------------------
+# Characters that end a clause in the original text; transcripts mark pauses with spaces.
+_CLAUSE_BREAKS = frozenset("，。！？；,.!?;\n\t 　…~|")
+# A turn in the argument: what follows is the speaker's own claim again.
+_CONTRAST = tuple(("但是 但 可是 不过 然而 其实 而是 我们这个 咱们这个 咱家这个").split())
+# Negators that refuse a claim when they come before it in the same clause.
+_NEGATORS = tuple(
+    (
+        "不是 不能 不会 不说 不敢 不可 不得 不要 不加 不私 不具 不含 不属于 不承诺 "
+        "不宣传 不保证 不让 不许 不做 不走 不用加 没有 没法 并非 并不 从不 从来不 "
+        "禁止 严禁 切勿 勿 别 拒绝 无法 谈不上 算不上 替代不了 代替不了 不建议 不代表"
+    ).split()
+)
+# Words that contain a negator's characters without negating (特别好, 别人家).
+_NOT_NEGATORS = tuple(
+    (
+        "特别 区别 级别 分别 别人 别家 别的 告别 个别 性别 类别 识别 没有之一 "
+        "不要错过 不得了 不得不 不可思议 不可多得 不能错过 不会错"
+    ).split()
+)
+# Frames that report or quote someone else's words or warn about them (有人问, 冒充).
+_QUOTE_FRAMES = tuple(
+    (
+        "有人问 问我 弹幕问 粉丝问 家人问 宝宝问 有人说 有的说 有的主播 别的主播 别人说 "
+        "别家说 人家说 网上说 冒充 骗子 有人发 让我加 说让我 号称 所谓 谣言 不是说"
+    ).split()
+)
+# What comes after a phrase and takes it back (全网最低这种话我不说, …千万别信).
+_AFTER_REFUSALS = tuple(
+    (
+        "这种话 这话 这么说 这样说 这种说法 不能说 不敢说 不让说 我不说 不敢讲 不能讲 "
+        "不能用 违禁 广告法 骗人 都是骗 是假的 别信 千万别 不要信 不靠谱 智商税 不加啊 "
+        "不加的 不加哈 我不加 不会加 忽悠 没这回事 夸大 不存在的 是违规 违规的 踢一下 "
+        "踢了 拉黑"
+    ).split()
+)
+_WINDOW = 12  # characters of clause looked at before a hit
+_AFTER_WINDOW = 16
+_BOUNDARY_WINDOW = 6  # characters of context given to jieba on each side
+_SHORT_TERM = 2  # terms this short must sit on word boundaries
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    rule: int
+    start: int  # normalized offsets
+    end: int
+    matched: str
+    from_term: bool
+
+
+def find_hits(
+    ruleset: CompiledRuleset,
+    normalized: NormalizedText,
+    *,
+    kind: Kind | str | None = None,
+    category: ProductCategory | str | None = None,
+) -> tuple[Hit, ...]:
+    text = normalized.text
+    if not text:
+        return ()
+    active = ruleset.applicable[
+        (Kind(kind or Kind.TRANSCRIPT), ProductCategory(category or ProductCategory.OTHER))
+    ]
+    if not active:
+        return ()
+    candidates, exception_spans = _candidates(ruleset, text, active)
+    if not candidates:
+        return ()
+    kept: dict[int, list[_Candidate]] = defaultdict(list)
+    for cand in candidates:
+        if _invalidated(ruleset, ruleset.compiled[cand.rule], normalized, cand, exception_spans) is None:
+            kept[cand.rule].append(cand)
+    hits = [
+        _hit(ruleset.compiled[i], normalized, merged) for i, cands in kept.items() for merged in _merge(cands)
+    ]
+    return tuple(sorted(hits, key=lambda h: (h.start, h.end, h.rule)))
+
+
+def _candidates(
+    ruleset: CompiledRuleset, text: str, active: frozenset[int]
+) -> tuple[list[_Candidate], dict[int, list[tuple[int, int]]]]:
+    candidates: list[_Candidate] = []
+    exception_spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    if ruleset.automaton.kind == ahocorasick.AHOCORASICK:
+        for last, (key, entries) in ruleset.automaton.iter(text):
+            start, end = last - len(key) + 1, last + 1
+            for entry in entries:
+                if entry.rule not in active:
+                    continue
+                if entry.is_exception:
+                    exception_spans[entry.rule].append((start, end))
+                else:
+                    candidates.append(_Candidate(entry.rule, start, end, key, True))
+    for i in active:
+        cr = ruleset.compiled[i]
+        for pattern in cr.patterns:
+            group = 1 if pattern.groups else 0
+            for m in pattern.finditer(text):
+                start, end = m.span(group)
+                if start < end:
+                    candidates.append(_Candidate(i, start, end, m.group(group), False))
+    return candidates, exception_spans
+
+
+def _invalidated(
+    ruleset: CompiledRuleset,
+    cr: CompiledRule,
+    normalized: NormalizedText,
+    cand: _Candidate,
+    exception_spans: dict[int, list[tuple[int, int]]],
+) -> str | None:
+    """Why this candidate is not a violation, or None when it stands. The one place that decides."""
+    text = normalized.text
+    for s, e in exception_spans.get(cand.rule, ()):
+        if s < cand.end and cand.start < e:
+            return f"exception {text[s:e]!r}"
+    for pattern in cr.exception_patterns:
+        for m in pattern.finditer(text):
+            if m.start() < cand.end and cand.start < m.end():
+                return f"exception pattern {m.group(0)!r}"
+    for phrase in cr.exempt:
+        if phrase in text:
+            return f"exempt: text says {phrase!r}"
+    o_start, o_end = normalized.to_original(cand.start, cand.end)
+    original = normalized.original
+    if cand.from_term and not cr.rule.match_anywhere:
+        reason = _off_boundary(ruleset, original, text, cand, o_start, o_end)
+        if reason:
+            return reason
+    return _refused(original, o_start, o_end)
+
+
+def _off_boundary(
+    ruleset: CompiledRuleset, original: str, text: str, cand: _Candidate, o_start: int, o_end: int
+) -> str | None:
+    key = cand.matched
+    if key.isascii():
+        # Latin handles (vx, qq) must not be letters inside a longer word (vivo, qqq.com is fine).
+        before = text[cand.start - 1] if cand.start > 0 else ""
+        after = text[cand.end] if cand.end < len(text) else ""
+        if (before.isascii() and before.isalpha()) or (after.isascii() and after.isalpha()):
+            return f"{key!r} inside a longer latin word"
+        return None
+    if len(key) > _SHORT_TERM:
+        return None
+    w_start = max(0, o_start - _BOUNDARY_WINDOW)
+    w_end = min(len(original), o_end + _BOUNDARY_WINDOW)
+    bounds = {w_start}
+    pos = w_start
+    for token in ruleset.tokenizer.cut(original[w_start:w_end], HMM=False):
+        pos += len(token)
+        bounds.add(pos)
+    # The window's own edges are not evidence of a boundary unless they are the text's edges.
+    if o_start not in bounds or o_end not in bounds:
+        return f"{original[o_start:o_end]!r} is part of a longer word"
+    return None
+
+
+def _clause_start(original: str, pos: int) -> int:
+    i = pos
+    while i > 0 and original[i - 1] not in _CLAUSE_BREAKS:
+        i -= 1
+    return i
+
+
+def _after_contrast(segment: str) -> str:
+    """The part of `segment` after its last contrast marker."""
+    cut = max((segment.rfind(c) + len(c) for c in _CONTRAST if c in segment), default=0)
+    return segment[cut:]
+
+
+def _strip_false_negators(segment: str) -> str:
+    for word in _NOT_NEGATORS:
+        if word in segment:
+            segment = segment.replace(word, "　")
+    return segment
+
+
+def _refused(original: str, o_start: int, o_end: int) -> str | None:
+    clause = _strip_false_negators(_after_contrast(original[_clause_start(original, o_start) : o_start]))
+    near = clause[-_WINDOW:]
+    for neg in _NEGATORS:
+        if neg in near:
+            return f"negated by {neg!r}"
+    if near.endswith(("不", "非", "无")):
+        return "negated"
+    before = _after_contrast(original[max(0, o_start - 20) : o_start])
+    for frame in _QUOTE_FRAMES:
+        if frame in before:
+            return f"quoted or reported ({frame!r})"
+    after = original[o_end : o_end + _AFTER_WINDOW]
+    for c in _CONTRAST:
+        cut = after.find(c)
+        if cut >= 0:
+            after = after[:cut]
+    for cue in _AFTER_REFUSALS:
+        if cue in after:
+            return f"taken back by {cue!r}"
+    return None
+
+
+def _merge(cands: list[_Candidate]) -> list[_Candidate]:
+    """Overlapping occurrences of one rule become one hit covering them all."""
+    cands = sorted(cands, key=lambda c: (c.start, -c.end))
+    merged: list[_Candidate] = []
+    for c in cands:
+        if merged and c.start < merged[-1].end:
+            last = merged[-1]
+            if c.end > last.end:
+                longest = c.matched if len(c.matched) > len(last.matched) else last.matched
+                merged[-1] = _Candidate(last.rule, last.start, c.end, longest, last.from_term)
+        else:
+            merged.append(c)
+    return merged
+
+
+def _hit(cr: CompiledRule, normalized: NormalizedText, cand: _Candidate) -> Hit:
+    start, end = normalized.to_original(cand.start, cand.end)
+    rule = cr.rule
+    return Hit(
+        label=rule.label,
+        category=rule.category,
+        rule=rule.id,
+        start=start,
+        end=end,
+        text=normalized.original[start:end],
+        source=Source.RULE,
+        score=1.0,
+        severity=rule.severity,
+        matched=cand.matched,
+    )

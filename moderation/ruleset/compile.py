@@ -1,0 +1,196 @@
+"""Rules → one immutable matcher: an Aho-Corasick automaton over every normalized term and
+exception, RE2 patterns compiled once, and a content-hash version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import ahocorasick
+import jieba
+import re2
+
+from moderation.normalize import normalize
+from moderation.ruleset.schema import Rule
+from moderation.types import Kind, ProductCategory
+
+
+class RulesetError(ValueError):
+    """Rules that cannot be compiled; every problem names its rule (`rule X: …`)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems) if problems else "invalid ruleset")
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What an automaton key stands for in one rule: a term, or an exception to the rule."""
+
+    rule: int
+    is_exception: bool
+    source: str  # as written in the pack
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: Rule
+    patterns: tuple[Any, ...]  # re2 compiled
+    exception_patterns: tuple[Any, ...]
+    exempt: tuple[str, ...]  # normalized exempt_if_text_contains
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledRuleset:
+    version: str
+    rules: Mapping[str, Rule]
+    compiled: tuple[CompiledRule, ...]
+    automaton: Any = field(repr=False)  # ahocorasick.Automaton, read-only after compile
+    # (kind, category) → indexes into `compiled` of the rules that apply there.
+    applicable: Mapping[tuple[Kind, ProductCategory], frozenset[int]] = field(repr=False)
+    tokenizer: Any = field(repr=False)  # jieba.Tokenizer, used on small windows only
+
+    def rule(self, rule_id: str) -> Rule:
+        try:
+            return self.rules[rule_id]
+        except KeyError:
+            raise KeyError(f"no rule {rule_id!r} in ruleset {self.version}") from None
+
+    def __len__(self) -> int:
+        return len(self.compiled)
+
+    @property
+    def term_count(self) -> int:
+        return sum(len(c.rule.terms) for c in self.compiled)
+
+
+def _norm(term: str) -> str:
+    return normalize(term).text
+
+
+_TOKENIZER: Any = None
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def jieba_tokenizer() -> Any:
+    """One jieba dictionary per process (0.6 s, ~75 MiB); its cache goes to a private temp dir."""
+    global _TOKENIZER
+    with _TOKENIZER_LOCK:
+        if _TOKENIZER is None:
+            jieba.setLogLevel(60)
+            tok = jieba.Tokenizer()
+            cache = Path(tempfile.gettempdir()) / "moderation-jieba"
+            cache.mkdir(parents=True, exist_ok=True)
+            tok.tmp_dir = str(cache)
+            tok.initialize()
+            _TOKENIZER = tok
+        return _TOKENIZER
+
+
+def _re2(pattern: str) -> Any:
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+def validate_rules(rules: Iterable[Rule]) -> list[str]:
+    """Everything wrong with a set of rules, one message per problem, each naming its rule."""
+    problems: list[str] = []
+    seen_ids: set[str] = set()
+    term_owner: dict[str, str] = {}
+    for rule in rules:
+        rid = rule.id
+        if rid in seen_ids:
+            problems.append(f"rule {rid}: duplicate id")
+        seen_ids.add(rid)
+        if not rule.reminder.strip():
+            problems.append(f"rule {rid}: missing reminder")
+        if not rule.basis.strip():
+            problems.append(f"rule {rid}: missing basis")
+        for kind, pats in (("pattern", rule.patterns), ("exception pattern", rule.exception_patterns)):
+            for pat in pats:
+                try:
+                    _re2(pat)
+                except Exception as exc:  # re2.error carries the reason
+                    problems.append(f"rule {rid}: {kind} {pat!r} does not compile under RE2: {exc}")
+        terms = {}
+        for term in rule.terms:
+            key = _norm(term)
+            if not key:
+                problems.append(f"rule {rid}: term {term!r} is empty after normalization")
+                continue
+            terms[key] = term
+            owner = term_owner.get(key)
+            if owner is not None and owner != rid:
+                problems.append(
+                    f"rule {rid}: term {term!r} duplicates a term of rule {owner} (both normalize to {key!r})"
+                )
+            term_owner.setdefault(key, rid)
+        for exc_term in rule.exceptions:
+            key = _norm(exc_term)
+            if not key:
+                problems.append(f"rule {rid}: exception {exc_term!r} is empty after normalization")
+            elif key in terms:
+                problems.append(
+                    f"rule {rid}: exception {exc_term!r} equals its term {terms[key]!r}, "
+                    "so the term could never fire"
+                )
+    return problems
+
+
+def ruleset_version(rules: Iterable[Rule]) -> str:
+    """A short hash of the rules' content, independent of their order."""
+    data = sorted((r.model_dump(mode="json") for r in rules), key=lambda d: d["id"])
+    blob = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
+
+def compile_rules(rules: Iterable[Rule], *, version: str | None = None) -> CompiledRuleset:
+    rules = list(rules)
+    problems = validate_rules(rules)
+    if problems:
+        raise RulesetError(problems)
+    enabled = [r for r in rules if r.enabled]
+    keys: dict[str, list[Entry]] = {}
+    compiled: list[CompiledRule] = []
+    for i, rule in enumerate(enabled):
+        for term in rule.terms:
+            keys.setdefault(_norm(term), []).append(Entry(i, False, term))
+        for exc_term in rule.exceptions:
+            keys.setdefault(_norm(exc_term), []).append(Entry(i, True, exc_term))
+        compiled.append(
+            CompiledRule(
+                rule=rule,
+                patterns=tuple(_re2(p) for p in rule.patterns),
+                exception_patterns=tuple(_re2(p) for p in rule.exception_patterns),
+                exempt=tuple(k for k in (_norm(t) for t in rule.exempt_if_text_contains) if k),
+            )
+        )
+    automaton = ahocorasick.Automaton()
+    for key, entries in keys.items():
+        # Within one rule a term may repeat after normalization (薇信, 威信 → 微信): keep one.
+        unique = tuple(dict.fromkeys(entries, None)) if len(entries) > 1 else tuple(entries)
+        deduped = tuple({(e.rule, e.is_exception): e for e in unique}.values())
+        automaton.add_word(key, (key, deduped))
+    if keys:
+        automaton.make_automaton()
+    applicable = {
+        (kind, cat): frozenset(i for i, r in enumerate(enabled) if r.applies(kind=kind, category=cat))
+        for kind in Kind
+        for cat in ProductCategory
+    }
+    return CompiledRuleset(
+        version=version or ruleset_version(rules),
+        rules=MappingProxyType({r.id: r for r in rules}),
+        compiled=tuple(compiled),
+        automaton=automaton,
+        applicable=MappingProxyType(applicable),
+        tokenizer=jieba_tokenizer(),
+    )
