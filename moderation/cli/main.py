@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "moderation.cli.audit",
     "moderation.cli.rules",
     "moderation.cli.users",
+    "moderation.cli.serve",
 )
 
 

@@ -1,0 +1,36 @@
+"""Each dependency written once as an alias, so handlers read `def moderate(body, moderator: ModeratorDep)`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+
+from moderation.api.metrics import Metrics
+from moderation.engine import Moderator
+from moderation.settings import Settings
+from moderation.streams import StreamSessions
+
+
+# HTTPConnection, not Request, so the same dependencies serve the WebSocket route.
+def get_settings(conn: HTTPConnection) -> Settings:
+    return conn.app.state.settings
+
+
+def get_moderator(conn: HTTPConnection) -> Moderator:
+    return conn.app.state.moderator
+
+
+def get_sessions(conn: HTTPConnection) -> StreamSessions:
+    return conn.app.state.sessions
+
+
+def get_metrics(conn: HTTPConnection) -> Metrics:
+    return conn.app.state.metrics
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModeratorDep = Annotated[Moderator, Depends(get_moderator)]
+SessionsDep = Annotated[StreamSessions, Depends(get_sessions)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

@@ -1,0 +1,121 @@
+"""Live stream sessions: POST a segment, DELETE the stream, or send the same messages over a WebSocket."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from moderation.api.deps import MetricsDep, SessionsDep, SettingsDep
+from moderation.api.errors import ApiError, validation_error
+from moderation.api.metrics import Metrics
+from moderation.api.schemas import (
+    ERRORS,
+    SegmentCreate,
+    SegmentPublic,
+    StreamEndedPublic,
+    check_segment_times,
+    check_text,
+    layer_set,
+)
+from moderation.engine import LayerUnavailable
+from moderation.settings import Settings
+from moderation.streams import SegmentResult, StreamBusyError, StreamSessions
+
+router = APIRouter(prefix="/v1/streams", tags=["streams"])
+
+StreamId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.:\-]+$",
+        description="the platform's id of the live stream (letters, digits, _ . : -)",
+    ),
+]
+
+
+@router.post(
+    "/{stream_id}/segments",
+    response_model=SegmentPublic,
+    responses=ERRORS,
+    summary="Check one ASR segment in the context of the stream's recent segments",
+)
+async def post_segment(
+    stream_id: StreamId,
+    body: SegmentCreate,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+) -> JSONResponse:
+    outcome = await _segment(stream_id, body, sessions, settings, metrics)
+    return JSONResponse(outcome.to_dict())
+
+
+@router.delete("/{stream_id}", response_model=StreamEndedPublic, summary="End a stream session")
+async def end_stream(stream_id: StreamId, sessions: SessionsDep) -> dict[str, Any]:
+    ended = await run_in_threadpool(sessions.end, stream_id)
+    return {"stream_id": stream_id, "ended": ended}
+
+
+@router.websocket("/{stream_id}/ws")
+async def stream_ws(
+    websocket: WebSocket,
+    stream_id: StreamId,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+) -> None:
+    """Each text message is a segment body (JSON); each reply is that segment's result, or an
+    `{"error": …}` message after which the connection stays open."""
+    await websocket.accept()
+    try:
+        while True:
+            raw = await websocket.receive_text()
+            try:
+                body = _parse_ws(raw, settings)
+                outcome = await _segment(stream_id, body, sessions, settings, metrics)
+                await websocket.send_text(json.dumps(outcome.to_dict(), ensure_ascii=False))
+            except ApiError as exc:
+                await websocket.send_text(json.dumps(exc.body(), ensure_ascii=False))
+    except WebSocketDisconnect:
+        pass
+
+
+def _parse_ws(raw: str, settings: Settings) -> SegmentCreate:
+    if len(raw.encode("utf-8", "surrogatepass")) > settings.max_body_bytes:
+        raise ApiError(413, "body_too_large", f"the message is larger than {settings.max_body_bytes} bytes")
+    try:
+        return SegmentCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        raise validation_error(exc.errors()) from None
+
+
+async def _segment(
+    stream_id: str, body: SegmentCreate, sessions: StreamSessions, settings: Settings, metrics: Metrics
+) -> SegmentResult:
+    check_text(body.text, limit=settings.max_text_chars)
+    check_segment_times(body.start, body.end)
+    try:
+        outcome = await run_in_threadpool(
+            sessions.segment,
+            stream_id,
+            body.text,
+            kind=body.kind,
+            category=body.category,
+            layers=layer_set(body.layers),
+            start=body.start,
+            end=body.end,
+        )
+    except LayerUnavailable as exc:
+        raise ApiError(422, "layer_unavailable", str(exc)) from None
+    except StreamBusyError as exc:
+        raise ApiError(409, "stream_busy", str(exc)) from None
+    metrics.segments.inc()
+    metrics.observe_result(outcome.result)
+    metrics.observe_suppressed(outcome.suppressed)
+    return outcome
