@@ -1,0 +1,251 @@
+"""Train the char-level encoder: a vocabulary from the corpus, a small BERT, two heads, seeded.
+
+Sequence head: two sigmoids (efficacy, diversion) on [CLS]. Token head: two sigmoids per character
+marking the violating span of each label. Used by `models.build`; standalone:
+`python -m models.train --data models/work/data --out models/work/run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+from torch import nn
+from transformers import BertConfig, BertModel
+
+LABELS = ("efficacy", "diversion")
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
+# Invisible characters and emoji modifiers that evaders insert; dropped before lookup.
+_INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad\ufe0f\u20e3]"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    layers: int = 4
+    hidden: int = 256
+    heads: int = 4
+    intermediate: int = 1024
+    max_len: int = 64
+    batch: int = 32
+    steps: int = 4000
+    lr: float = 5e-4
+    warmup: float = 0.06
+    token_loss_weight: float = 0.5
+    min_char_freq: int = 2
+    seed: int = 13
+    threads: int = 2
+    max_minutes: float = 0.0  # 0: no wall-clock cap (a cap trades reproducibility for a deadline)
+
+
+def build_tokenizer(texts: list[str], *, min_freq: int) -> Tokenizer:
+    """Char-level WordLevel tokenizer: NFKC + invisible-strip + lowercase, whitespace dropped."""
+    tok = Tokenizer(models.WordLevel({s: i for i, s in enumerate(SPECIALS)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Replace(Regex(_INVISIBLE), ""), normalizers.Lowercase()]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")]
+    )
+    counts: Counter[str] = Counter()
+    for text in texts:
+        norm = tok.normalizer.normalize_str(text)
+        counts.update(piece for piece, _ in tok.pre_tokenizer.pre_tokenize_str(norm))
+    vocab = {s: i for i, s in enumerate(SPECIALS)}
+    for ch, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if n >= min_freq and ch not in vocab:
+            vocab[ch] = len(vocab)
+    tok.model = models.WordLevel(vocab, unk_token="[UNK]")
+    return tok
+
+
+class Net(nn.Module):
+    """BERT encoder + sequence head on [CLS] + per-token span head; outputs probabilities."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.seq_head = nn.Linear(config.hidden_size, len(LABELS))
+        self.tok_head = nn.Linear(config.hidden_size, len(LABELS))
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.seq_head(hidden[:, 0]), self.tok_head(hidden)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        seq, tok = self.logits(input_ids, attention_mask)
+        return torch.sigmoid(seq), torch.sigmoid(tok)
+
+
+def bert_config(cfg: TrainConfig, vocab_size: int) -> BertConfig:
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        intermediate_size=cfg.intermediate,
+        max_position_embeddings=cfg.max_len,
+        type_vocab_size=1,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+        pad_token_id=0,
+    )
+    config._attn_implementation = "eager"  # exports cleanly to ONNX opset 17
+    return config
+
+
+def encode(tok: Tokenizer, rows: list[dict], max_len: int) -> list[tuple[list[int], list[list[float]], list[float]]]:
+    """Rows → (ids with [CLS]/[SEP], per-token span targets, sequence targets); long texts truncated."""
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    out = []
+    encs = tok.encode_batch([r["text"] for r in rows])
+    for row, enc in zip(rows, encs, strict=True):
+        ids = enc.ids[: max_len - 2]
+        offsets = enc.offsets[: max_len - 2]
+        tags = [[0.0, 0.0] for _ in ids]
+        for span in row["spans"]:
+            li = LABELS.index(span["label"])
+            for i, (s, e) in enumerate(offsets):
+                if s < span["end"] and e > span["start"]:
+                    tags[i][li] = 1.0
+        seq = [1.0 if lab in row["labels"] else 0.0 for lab in LABELS]
+        out.append(([cls_id, *ids, sep_id], [[0.0, 0.0], *tags, [0.0, 0.0]], seq))
+    return out
+
+
+def batches(data: list, batch: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches in a shuffled order: padding stays small, order stays random."""
+    idx = list(range(len(data)))
+    rng.shuffle(idx)
+    chunk = batch * 50
+    out: list[list[int]] = []
+    for c in range(0, len(idx), chunk):
+        part = sorted(idx[c : c + chunk], key=lambda i: len(data[i][0]))
+        out.extend(part[b : b + batch] for b in range(0, len(part), batch))
+    rng.shuffle(out)
+    return out
+
+
+def collate(data: list, index: list[int]) -> tuple[torch.Tensor, ...]:
+    width = max(len(data[i][0]) for i in index)
+    ids = torch.zeros(len(index), width, dtype=torch.long)
+    mask = torch.zeros(len(index), width, dtype=torch.long)
+    tags = torch.zeros(len(index), width, len(LABELS))
+    seq = torch.tensor([data[i][2] for i in index])
+    for row, i in enumerate(index):
+        n = len(data[i][0])
+        ids[row, :n] = torch.tensor(data[i][0])
+        mask[row, :n] = 1
+        tags[row, :n] = torch.tensor(data[i][1])
+    return ids, mask, tags, seq
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def train(data_dir: Path, out: Path, cfg: TrainConfig, *, log=print) -> dict:
+    """Train on `data_dir/train.jsonl`; write tokenizer.json, weights.pt, config.json, train.json to `out`."""
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = read_jsonl(data_dir / "train.jsonl")
+    tok = build_tokenizer([r["text"] for r in rows], min_freq=cfg.min_char_freq)
+    tok.save(str(out / "tokenizer.json"))
+    data = encode(tok, rows, cfg.max_len)
+    config = bert_config(cfg, tok.get_vocab_size())
+    net = Net(config)
+    params = sum(p.numel() for p in net.parameters())
+    log(f"vocab {tok.get_vocab_size()}, {len(data)} examples, {params / 1e6:.2f} M parameters")
+
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
+    warm = max(1, int(cfg.steps * cfg.warmup))
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.02, 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm))))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    bce = nn.BCEWithLogitsLoss(reduction="none")
+    rng = random.Random(cfg.seed)
+    order: list[list[int]] = []
+    net.train()
+    t0 = time.monotonic()
+    seen = 0
+    step = 0
+    running = 0.0
+    stopped_early = False
+    while step < cfg.steps:
+        if not order:
+            order = batches(data, cfg.batch, rng)
+        ids, mask, tags, seq = collate(data, order.pop())
+        seq_logits, tok_logits = net.logits(ids, mask)
+        loss_seq = bce(seq_logits, seq).mean()
+        tok_loss = (bce(tok_logits, tags).mean(-1) * mask).sum() / mask.sum()
+        loss = loss_seq + cfg.token_loss_weight * tok_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        seen += len(ids)
+        running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+        if step % 100 == 0 or step == cfg.steps:
+            el = time.monotonic() - t0
+            log(f"step {step}/{cfg.steps} loss {running:.4f} lr {sched.get_last_lr()[0]:.2e} "
+                f"{seen / el:.0f} ex/s {el / 60:.1f} min")
+        if cfg.max_minutes and time.monotonic() - t0 > cfg.max_minutes * 60:
+            log(f"wall-clock cap of {cfg.max_minutes} min reached at step {step}")
+            stopped_early = True
+            break
+    net.eval()
+    torch.save(net.state_dict(), out / "weights.pt")
+    config.to_json_file(out / "bert_config.json")
+    figures = {
+        "train_config": asdict(cfg),
+        "steps_done": step,
+        "examples_seen": seen,
+        "train_examples": len(data),
+        "train_seconds": round(time.monotonic() - t0, 1),
+        "parameters": params,
+        "vocab_size": tok.get_vocab_size(),
+        "stopped_early": stopped_early,
+        "final_loss": round(running, 4),
+    }
+    (out / "train.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    return figures
+
+
+def load_net(run_dir: Path) -> Net:
+    config = BertConfig.from_json_file(run_dir / "bert_config.json")
+    config._attn_implementation = "eager"
+    net = Net(config)
+    net.load_state_dict(torch.load(run_dir / "weights.pt", weights_only=True))
+    return net.eval()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, default=Path("models/work/data"))
+    ap.add_argument("--out", type=Path, default=Path("models/work/run"))
+    for name, value in asdict(TrainConfig()).items():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = vars(ap.parse_args())
+    data, out = args.pop("data"), args.pop("out")
+    cfg = TrainConfig(**args)
+    print(json.dumps(train(data, out, cfg, log=lambda m: print(m, flush=True)), indent=1))
+
+
+if __name__ == "__main__":
+    main()
