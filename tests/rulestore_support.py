@@ -1,0 +1,81 @@
+"""Shared by the rule-store tests: a fresh SQLite file or PostgreSQL schema per test, small rules.
+
+Imported by test modules (`from rulestore_support import db_url`), so the fixtures are explicit.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from moderation.ruleset.schema import Rule
+
+PG_ADMIN_URLS = [
+    os.environ.get("MODERATION_TEST_PG_URL", ""),
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+]
+
+
+def _pg_admin_url() -> str:
+    errors = []
+    for url in filter(None, PG_ADMIN_URLS):
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        try:
+            with engine.connect():
+                return url
+        except OperationalError as exc:
+            errors.append(f"{url}: {str(exc).splitlines()[0]}")
+        finally:
+            engine.dispose()
+    pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432 (run `make services`): " + "; ".join(errors))
+
+
+def pg_schema_url() -> Iterator[str]:
+    """A URL whose search_path is a new, empty schema, dropped afterwards."""
+    admin = _pg_admin_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{admin}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        yield from pg_schema_url()
+
+
+def rule(rule_id: str, terms: list[str], **fields: Any) -> Rule:
+    """A small valid rule; label and category follow the id's pack unless given."""
+    defaults: dict[str, Any] = {
+        "label": "efficacy",
+        "category": "absolute_term",
+        "basis": "《广告法》第九条",
+        "reminder": "主播您好，请不要使用绝对化用语。",
+        "suggestion": "可以说“很受欢迎”。",
+    }
+    if rule_id.startswith("contact."):
+        defaults |= {"label": "diversion", "category": "contact_wechat",
+                     "basis": "平台站外交易规则", "reminder": "主播您好，请不要引导家人们去站外联系。"}
+    return Rule.model_validate(defaults | fields | {"id": rule_id, "terms": terms})
+
+
+SMALL_RULES = [
+    rule("absolute.best", ["全网最好", "史上最低"], exceptions=["最好看"]),
+    rule("contact.wechat", ["加我微信", "绿泡泡"], match_anywhere=True),
+]
