@@ -125,6 +125,8 @@ def check_segment(
 
     `now` is the clock the cooldown runs on: wall time for a live stream, the cue's own time
     (e.g. `start`) when an archive is replayed, so an audit judges as the live service would.
+    The text given to `moderator.check` depends only on the window's segments, never on earlier
+    results, so a caller may collect those texts first and batch them (the audit does).
     """
     window = window or StreamWindow()
     now = time.time() if now is None else now
@@ -133,46 +135,45 @@ def check_segment(
     seg_offset = window.end_offset  # stream-wide offset of `text`
     joined_result = moderator.check(context + text, kind=kind, category=category, layers=layers, id=id)
 
-    reported = {(r, s, e) for r, s, e in window.reported}
-    kept: list[Hit] = []
-    earlier: list[int] = []
-    new_spans: list[tuple[str, int, int]] = []
-    for hit in joined_result.hits:
-        if hit.end <= base:  # entirely inside earlier segments: already judged there
-            continue
-        abs_start, abs_end = seg_offset - base + hit.start, seg_offset - base + hit.end
-        # The same rule over an overlapping span already reported is the same violation, grown.
-        if any(r == hit.rule and s < abs_end and abs_start < e for r, s, e in reported):
-            continue
-        before = max(0, base - hit.start)
-        kept.append(replace(hit, start=max(0, hit.start - base), end=hit.end - base))
-        earlier.append(before)
-        new_spans.append((hit.rule, abs_start, abs_end))
+    # Keep what ends inside the new segment; what ends earlier was judged with its own segment.
+    # The same rule over an overlapping span already reported is the same violation, grown.
+    kept = [
+        hit
+        for hit in joined_result.hits
+        if hit.end > base
+        and not any(
+            rule == hit.rule and s < seg_offset - base + hit.end and seg_offset - base + hit.start < e
+            for rule, s, e in window.reported
+        )
+    ]
+    result = _narrow(moderator, joined_result, kept, kind)
+    # Offsets into the new segment; a hit that began earlier is clipped to 0 and says how far back.
+    earlier = tuple(max(0, base - h.start) for h in result.hits)
+    hits = tuple(replace(h, start=max(0, h.start - base), end=h.end - base) for h in result.hits)
+    new_spans = [(h.rule, seg_offset - base + h.start, seg_offset - base + h.end) for h in result.hits]
+    result = replace(result, hits=hits)
 
-    order = sorted(range(len(kept)), key=lambda i: (kept[i].start, kept[i].end, kept[i].rule))
-    kept, earlier = [kept[i] for i in order], [earlier[i] for i in order]  # the engine's hit order
-    result = _narrow(moderator, joined_result, tuple(kept), kind)
     result, reminded, suppressed = _apply_cooldown(result, dict(window.reminded), now, cooldown_seconds)
     if any(earlier):
-        carried = sorted({h.rule for h, b in zip(kept, earlier, strict=True) if b})
+        carried = sorted({h.rule for h, b in zip(hits, earlier, strict=True) if b})
         result = replace(result, notes=(*result.notes, f"began in an earlier segment: {', '.join(carried)}"))
 
     new_window = _advance(window, text, new_spans, reminded, now, window_segments, cooldown_seconds)
     return (
-        SegmentResult(result, tuple(earlier), suppressed, new_window.count, start, end),
+        SegmentResult(result, earlier, suppressed, new_window.count, start, end),
         new_window,
     )
 
 
-def _narrow(moderator: Moderator, joined: Result, kept: tuple[Hit, ...], kind: Kind) -> Result:
-    """The joined text's result restricted to the hits that belong to the new segment.
+def _narrow(moderator: Moderator, joined: Result, kept: list[Hit], kind: Kind) -> Result:
+    """The joined text's result restricted to the hits kept, still in the joined text's offsets.
 
     Labels and action are decided again, by the engine's own policy, from the kept hits alone:
     the joined text's action may have been driven by hits already judged in earlier segments.
     Vetoes and model-only findings were settled in the joined check, so no model output is
     passed this time.
     """
-    if kept == joined.hits:
+    if tuple(kept) == joined.hits:
         return joined
     decision = decide(kept, None, text="", kind=kind, ruleset=moderator.live.current, thresholds={})
     rules = {h.rule for h in decision.hits}
@@ -316,7 +317,7 @@ class RedisStreamStore:
         *,
         max_sessions: int = 50_000,
         idle_seconds: float = 600.0,
-        prefix: str = "moderation:stream:",
+        prefix: str = "moderation:",
         retries: int = 50,
     ) -> None:
         import redis  # only where Redis is configured
@@ -327,13 +328,13 @@ class RedisStreamStore:
         self.idle_seconds = idle_seconds
         self.prefix = prefix
         self.retries = retries
-        self._index = prefix + "_active"
+        self._index = prefix + "active-streams"  # a sorted set: stream id → last use
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
 
     def _key(self, stream_id: str) -> str:
-        return self.prefix + stream_id
+        return f"{self.prefix}stream:{stream_id}"
 
     def update(self, stream_id: str, step: Callable[[StreamWindow | None], tuple[T, StreamWindow]]) -> T:
         key = self._key(stream_id)
@@ -397,7 +398,7 @@ def make_store(
     redis_url: str | None,
     max_sessions: int,
     idle_seconds: float,
-    prefix: str = "moderation:stream:",
+    prefix: str = "moderation:",
 ) -> StreamStore:
     if redis_url:
         return RedisStreamStore(
