@@ -4,7 +4,7 @@ One pass of five table-driven steps; every choice below is one sentence so the r
 what their terms turn into (the rule compiler runs `normalize()` over every term and exception, so
 a term and the text it should match always fold the same way):
 
-1. Per character (memoized; the map is a pure function of the char):
+1. Per character (a table of the whole BMP built on first use, a memo beyond it):
    - NFKC, then lower case: full-width ｖｘ/１３７/ＱＱ become vx/137/qq, circled ①/⓪ become digits.
    - Latin letters lose their diacritics (pinyin with tones `wēixìn` → `weixin`).
    - Traditional characters become simplified with OpenCC t2s applied one char at a time, so the
@@ -14,8 +14,10 @@ a term and the text it should match always fold the same way):
    - Cyrillic and Greek letters that look Latin (х, ν, о) become the Latin letter.
    - Invisible characters (zero-width, joiners, BOM, soft hyphen, variation selectors, combining
      and enclosing marks such as the keycap U+20E3) are dropped.
-   - A few emoji that stand for words become those words: 🐧→企鹅, 💚→绿, 🛰→卫星, ☎/📞→电话,
-     📱→手机, ✈→飞机, 💬→聊, ○→〇 (a zero in 二○二三); ➕ and ✚ become `+`.
+   - The emoji that stand for contact words (🐧 💚 🟢 🛰 ☎ 📞 📱 ✈ 🛩 💬) are kept as themselves,
+     not rewritten to a word: rewriting 📞 to 电话 would make a rule term 📞 fire on every 电话,
+     so the packs name the emoji with their context (🐧号) and exceptions (🐧公仔).
+   - ○ becomes 〇 (a zero in 二○二三); ➕ and ✚ become `+`.
    - Every other punctuation mark, symbol, emoji, space or control char becomes a separator.
 2. Latin forms of 微信 and QQ are read while separators still mark word boundaries: `vx`, `wx`,
    `v x`, `V.X.` (a lone v/w followed by x), `weixin`/`wei xin`/`wechat` anywhere,
@@ -29,14 +31,21 @@ a term and the text it should match always fold the same way):
    `壹叁捌` → `138`, while `一百三十八`, `第一次`, `一两个`, `幺妹儿` and `洞洞鞋` stay as written;
    a filler (那个, 嗯, 呃, 然后, 就是) between two digit-like chars is dropped first, so
    `幺八六 那个 四四零零` → `1864400`. Dates written in Chinese digits become digits too (`二〇二三`).
-5. Homophones and look-alikes of contact words become a canonical form: 薇信 威信 维信 徽信 危信
-   溦信 威芯 伟鑫 微亻言 … → 微信 always; the weaker ASR forms 为信 为新 维新 伟信 伟新 → 微信 unless the
-   neighbours make an ordinary word (因为信号, 为新人, 维新派); 微星 → 微信 only next to a contact
-   cue (加微星, 微星号), so the MSI brand stays; 扣扣 蔻蔻 叩叩 寇寇 球球 企鹅 🐧 → `qq` (not in
-   扣扣子, 企鹅公仔/图案/玩偶), 扣群 → `qq群`, q号 → `qq号`; 电化 → 电话 (not in 电化学).
-   QQ糖, QQ弹弹 and Q弹 keep their letters (`qq糖`, `q弹`): telling them apart is the rule layer's
-   job (exceptions), as is a lone 薇/微/V standing for 微信, 家我 for 加我, and spelled-out
-   descriptions (微是微笑的微).
+5. Homophones and look-alikes of contact words become a canonical form, but only where the
+   form is not also an ordinary word; a form that is both gets guards from the table:
+   - 薇信 维信 徽信 危信 溦信 威芯 伟鑫 微亻言 … → 微信 always;
+   - 威信 → 微信 except as prestige (很有威信, 树立威信, 威信力);
+   - 为信 为新 维新 伟信 伟新 → 微信 unless the neighbours make an ordinary word (因为信号, 为新人,
+     作为新手, 维新派);
+   - 微星 → 微信 only next to a contact cue (加微星, 微星号), so the MSI brand stays;
+   - 扣扣 蔻蔻 寇寇 → `qq` (not in 扣扣子); 叩叩 → `qq` but not inside knocking (叩叩叩);
+   - 企鹅 and 球球 → `qq` only next to a contact cue (加企鹅, 上企鹅, 球球群), so 企鹅公仔 and
+     毛绒球球 stay; 扣群 and q群 → `qq群`, q号 → `qq号`.
+   Canonical forms are only ever 微信 and qq, which the packs flag anyway; a look-alike whose
+   canonical word is harmless on its own (电化 for 电话, 家我 for 加我) is left to the rule layer, or
+   a pack term 电化 would turn into 电话 and fire on every phone mention. QQ糖, QQ弹弹 and Q弹 keep
+   their letters (`qq糖`, `q弹`) and are the packs' exceptions, as are a lone 薇/微/V standing for
+   微信 and spelled-out descriptions (微是微笑的微).
 
 Repeated characters are kept: digits (8888) and 扣扣 depend on them, and the automaton finds 微信
 inside 微微信 anyway. A rewritten token maps to the span of its disguise: in `加我薇❤信abc`, `微信`
@@ -75,17 +84,8 @@ class NormalizedText:
 _SEP = " "  # every separator folds to this; step 3 removes them all
 
 _CHAR_OVERRIDES: dict[str, str] = {
-    # words behind emoji
-    "🐧": "企鹅",
-    "💚": "绿",
-    "🟢": "绿",
-    "🛰": "卫星",
-    "☎": "电话",
-    "📞": "电话",
-    "📱": "手机",
-    "✈": "飞机",
-    "🛩": "飞机",
-    "💬": "聊",
+    # emoji that stand for a contact word are kept as words, so a rule can name them with context
+    **{e: e for e in "🐧💚🟢🛰☎📞📱✈🛩💬"},
     "○": "〇",
     "◯": "〇",
     "➕": "+",
@@ -223,10 +223,11 @@ class _Phrase:
 
 _PHRASES = (
     _Phrase(
-        "薇信 威信 维信 徽信 危信 溦信 薇芯 威芯 维芯 微芯 徽芯 溦芯 薇鑫 威鑫 维鑫 微鑫 伟鑫 "
+        "薇信 维信 徽信 危信 溦信 薇芯 威芯 维芯 微芯 徽芯 溦芯 薇鑫 威鑫 维鑫 微鑫 伟鑫 "
         "微亻言 薇亻言 威亻言 维亻言",
         _WECHAT,
     ),
+    _Phrase("威信", _WECHAT, not_before="有立", not_after="力望高"),  # 很有威信 is prestige
     _Phrase("为信 伟信", _WECHAT, not_before="因作认成以称视", not_after="任用息誉念仰托赖"),
     _Phrase(
         "为新 维新 伟新",
@@ -234,13 +235,19 @@ _PHRASES = (
         not_before="因作认成以称视更",
         not_after="人手客品款年生闻鲜粉朋用家颖奇派运变会店",
     ),
-    _Phrase("微星", _WECHAT, not_after="显主笔电本", cue="加家个我你号聊上同搜"),
-    _Phrase("扣扣 蔻蔻 叩叩 寇寇 球球", _QQ, not_after="子"),
-    _Phrase("企鹅", _QQ, not_after="公图玩娃抱宝馆饼形款"),
+    _Phrase("微星", _WECHAT, not_after="显主笔电本", cue="加家我你号聊同搜"),
+    _Phrase("扣扣 蔻蔻 寇寇", _QQ, not_after="子"),
+    _Phrase("叩叩", _QQ, not_before="叩", not_after="叩"),  # 叩叩叩 is knocking
+    _Phrase(
+        "企鹅 球球",
+        _QQ,
+        not_before="绒毛",
+        not_after="公图玩娃抱宝馆饼形款造挂",
+        cue="加上进我你个系号群联找搜",
+    ),
     _Phrase("扣群 蔻群 叩群", "qq群"),
     _Phrase("q号", "qq号", not_before="q"),
     _Phrase("q群", "qq群", not_before="q"),
-    _Phrase("电化", "电话", not_after="学"),
 )
 _PHRASE_BY_FORM = {form: row for row in _PHRASES for form in row.forms.split()}
 _PHRASE_HINT = re.compile("[" + "".join(sorted({f[0] for f in _PHRASE_BY_FORM})) + "]")
