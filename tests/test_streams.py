@@ -44,7 +44,7 @@ def replay(moderator: Moderator, segments: list[str], **options) -> list[Segment
 def findings(result: SegmentResult) -> list[tuple[str, int, int, str, int]]:
     return [
         (h.label.value, h.start, h.end, h.text, before)
-        for h, before in zip(result.result.hits, result.earlier)
+        for h, before in zip(result.result.hits, result.earlier, strict=True)
     ]
 
 
@@ -213,7 +213,7 @@ def test_concurrent_streams_do_not_leak_into_each_other(moderator):
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(pool.map(speak, names))
-    for name, results in zip(names, outcomes):
+    for name, results in zip(names, outcomes, strict=True):
         assert [r.index for r in results] == [1, 2, 3], name
         assert [[h.text for h in r.result.hits] for r in results] == [[], ["根治"], []], name
         assert all(r.result.id == name for r in results)
