@@ -189,18 +189,19 @@ def test_idle_sessions_expire():
 
 def test_tens_of_thousands_of_streams_stay_small():
     store = MemoryStreamStore(max_sessions=20_000)
-    window = StreamWindow(
-        segments=("这款面霜真的很好用", "大家可以放心购买"), offset=40, count=7, updated_at=1.0
-    )
+
+    def window(i: int) -> StreamWindow:  # two real segments of its own for every stream
+        segments = (f"这款面霜真的很好用第{i}次", f"大家可以放心购买{i}")
+        return StreamWindow(segments, offset=40, reminded=(("absolute_terms.superlative", 1.0),), count=7)
+
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for i in range(25_000):
-        store.update(f"stream-{i}", lambda w: (None, window))
+        store.update(f"stream-{i}", lambda w, i=i: (None, window(i)))
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert store.active() == 20_000
-    assert used / 20_000 < 1_000, f"{used / 20_000:.0f} bytes per stream"
-    print(f"{used / 20_000:.0f} bytes per stream")
+    assert used / 20_000 < 2_000, f"{used / 20_000:.0f} bytes per stream"
 
 
 def test_concurrent_streams_do_not_leak_into_each_other(moderator):
