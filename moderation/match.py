@@ -26,30 +26,33 @@ _NEGATORS = tuple(
     (
         "不是 不能 不会 不说 不敢 不可 不得 不要 不加 不私 不具 不含 不属于 不承诺 "
         "不宣传 不保证 不让 不许 不做 不走 不用加 没有 没法 并非 并不 从不 从来不 "
-        "禁止 严禁 切勿 勿 别 拒绝 无法 谈不上 算不上 替代不了 代替不了 不建议 不代表"
+        "禁止 严禁 切勿 勿 别 拒绝 无法 谈不上 算不上 替代不了 代替不了 不建议 不代表 "
+        "不用 无需 不需要 不必 不家 不跟你说 不和你说 不跟你们说"
     ).split()
 )
 # Words that contain a negator's characters without negating (特别好, 别人家).
 _NOT_NEGATORS = tuple(
     (
         "特别 区别 级别 分别 别人 别家 别的 告别 个别 性别 类别 识别 没有之一 "
-        "不要错过 不得了 不得不 不可思议 不可多得 不能错过 不会错"
+        "不要错过 不得了 不得不 不可思议 不可多得 不能错过 不会错 不加价 不用等 不用犹豫 "
+        "不用想 不用问 不用挑"
     ).split()
 )
 # Frames that report or quote someone else's words or warn about them (有人问, 冒充).
 _QUOTE_FRAMES = tuple(
     (
         "有人问 问我 弹幕问 粉丝问 家人问 宝宝问 有人说 有的说 有的主播 别的主播 别人说 "
-        "别家说 人家说 网上说 冒充 骗子 有人发 让我加 说让我 号称 所谓 谣言 不是说"
+        "别家说 人家说 网上说 冒充 骗子 有人发 让我加 说让我 号称 所谓 谣言 不是说 问这个 "
+        "问能不能 问能 问可不可以 问是不是 问会不会 里问 在问 别的直播间 别家直播间 诱导 自称"
     ).split()
 )
 # What comes after a phrase and takes it back (全网最低这种话我不说, …千万别信).
 _AFTER_REFUSALS = tuple(
     (
-        "这种话 这话 这么说 这样说 这种说法 不能说 不敢说 不让说 我不说 不敢讲 不能讲 "
+        "这种话 这话 这么说 这样说 这种说法 不敢说 不让说 我不说 不敢讲 不能讲 "
         "不能用 违禁 广告法 骗人 都是骗 是假的 别信 千万别 不要信 不靠谱 智商税 不加啊 "
         "不加的 不加哈 我不加 不会加 忽悠 没这回事 夸大 不存在的 是违规 违规的 踢一下 "
-        "踢了 拉黑"
+        "踢了 拉黑 不加 没关系 不是让你 是型号 瞎扯 瞎说 胡说 扯淡 乱说 上当 请勿"
     ).split()
 )
 _WINDOW = 12  # characters of clause looked at before a hit
@@ -207,7 +210,7 @@ def _refused(original: str, o_start: int, o_end: int) -> str | None:
     for frame in _QUOTE_FRAMES:
         if frame in before:
             return f"quoted or reported ({frame!r})"
-    after = original[o_end : o_end + _AFTER_WINDOW]
+    after = _strip_false_negators(original[o_end : o_end + _AFTER_WINDOW])
     for c in _CONTRAST:
         cut = after.find(c)
         if cut >= 0:

@@ -123,8 +123,9 @@ def validate_rules(rules: Iterable[Rule]) -> list[str]:
         terms = {}
         for term in rule.terms:
             key = _norm(term)
-            if not key:
-                problems.append(f"rule {rid}: term {term!r} is empty after normalization")
+            if len(key) < 2:
+                # One character matches almost anything (an emoji that normalizes to 绿).
+                problems.append(f"rule {rid}: term {term!r} normalizes to {key!r}, too short to match safely")
                 continue
             terms[key] = term
             owner = term_owner.get(key)
