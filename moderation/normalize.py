@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import compress
@@ -173,12 +173,12 @@ def _char_table() -> _CharTable:
     return _CharTable(translate, pattern)
 
 
-def _fold(original: str) -> tuple[str, list[int], list[int]]:
+def _fold(original: str) -> tuple[str, Sequence[int], Sequence[int]]:
     """Step 1 over a whole string, with the offsets of every output char."""
     table = _char_table()
     n = len(original)
-    if not table.irregular.search(original):
-        return original.translate(table.translate), list(range(n)), list(range(1, n + 1))
+    if not table.irregular.search(original):  # the common case: one char in, one char out
+        return original.translate(table.translate), range(n), range(1, n + 1)
     parts = [_FOLD[c] for c in original]
     st: list[int] = []
     en: list[int] = []
@@ -301,8 +301,12 @@ _SEPARATORS = re.compile(r"[ +]+")
 
 
 def _rewrite(
-    s: str, st: list[int], en: list[int], pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]
-) -> tuple[str, list[int], list[int]]:
+    s: str,
+    st: Sequence[int],
+    en: Sequence[int],
+    pattern: re.Pattern[str],
+    replace: Callable[[re.Match[str]], str],
+) -> tuple[str, Sequence[int], Sequence[int]]:
     """Replace every match, giving each output char a share of the matched chars' spans.
 
     Output char k of m takes matched chars [k*n//m, (k+1)*n//m) (at least one), with separators
@@ -319,6 +323,12 @@ def _rewrite(
         nst.extend(st[pos:a])
         nen.extend(en[pos:a])
         n, m = b - a, len(rep)
+        if n == m:  # same length (薇信 → 微信, vx → 微信): each char keeps its own span
+            nst.extend(st[a:b])
+            nen.extend(en[a:b])
+            out.append(rep)
+            pos = b
+            continue
         for k in range(m):
             lo = a + k * n // m
             hi = max(a + (k + 1) * n // m, lo + 1)
@@ -366,8 +376,8 @@ def normalize(original: str) -> NormalizedText:
     elif _SEP in s:
         keep = list(map(_SEP.__ne__, s))
         s = s.replace(_SEP, "")
-        st = list(compress(st, keep))
-        en = list(compress(en, keep))
+        st = tuple(compress(st, keep))
+        en = tuple(compress(en, keep))
     if _NON_ASCII_DIGIT.search(s):
         if _FILLER_HINT.search(s):
             s, st, en = _rewrite(s, st, en, _FILLER, _drop)
@@ -376,4 +386,8 @@ def normalize(original: str) -> NormalizedText:
         s, st, en = _rewrite(s, st, en, _FILLER, _drop)
     if _PHRASE_HINT.search(s):
         s, st, en = _rewrite(s, st, en, _phrase_pattern(), _phrase_replace)
-    return NormalizedText(original, s, tuple(st), tuple(en))
+    return NormalizedText(original, s, _as_tuple(st), _as_tuple(en))
+
+
+def _as_tuple(offsets: Sequence[int]) -> tuple[int, ...]:
+    return offsets if isinstance(offsets, tuple) else tuple(offsets)

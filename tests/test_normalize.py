@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moderation.normalize import NormalizedText, normalize
 
@@ -272,3 +274,21 @@ def test_terms_and_texts_fold_alike() -> None:
 def test_is_deterministic() -> None:
     text = "家人们 加我薇❤信 幺三八 八八 六六 洞洞 ①③"
     assert normalize(text) == normalize(text)
+
+
+# Any text at all: the map stays exact and nothing raises.
+_ALPHABET = st.sampled_from(
+    list("加我微信薇威为新扣企鹅球幺两洞拐一二三四五零壹叁百十第次 -_.|❤+➕vVxXwWqQ0123456789")
+    + ["\u200b", "\ufe0f", "\u20e3", "①", "❶", "⑴", "ｖ", "詳", "🐧", "😀", "\U00020000"]
+)
+
+
+@given(st.text(_ALPHABET, max_size=40) | st.text(max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_any_text_keeps_an_exact_map(original: str) -> None:
+    result = normalize(original)
+    assert_offsets(result)
+    assert normalize(original) == result
+    if result.text:
+        start, end = result.to_original(0, len(result.text))
+        assert 0 <= start < end <= len(original)
