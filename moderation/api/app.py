@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from moderation.api import errors
+from moderation.api import errors, rule_editing
 from moderation.api.metrics import Metrics
 from moderation.api.middleware import BodyGuard, Observe
 from moderation.api.routes import health, moderate, streams
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
     app.include_router(moderate.router)
     app.include_router(streams.router)
     app.include_router(health.router)
+    rule_editing.install(app)  # /v1/rules, /review, the store watcher and its readiness check
     # Outermost first: every request, refused or not, is observed.
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(Observe, metrics=metrics)

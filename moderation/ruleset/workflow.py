@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from moderation.normalize import normalize
 from moderation.ruleset import store
 from moderation.ruleset.compile import CompiledRuleset, RulesetError, compile_rules, validate_rules
 from moderation.ruleset.schema import Rule
-from moderation.types import Hit, Kind, Layer, ProductCategory, Result
+from moderation.types import Hit, Kind, Label, Layer, ProductCategory, Result, RuleCategory
 
 SAMPLE_CORPUS = Path(__file__).resolve().parent / "sample_corpus.jsonl"
 # Enough recent audit findings to show real effects, few enough for a dry-run of a second or two.
@@ -56,6 +57,53 @@ def _swallowing_exceptions(rules: Iterable[Rule]) -> list[str]:
                         "so the term could never fire"
                     )
     return problems
+
+
+def rule_from_data(data: Any, *, rule_id: str | None = None) -> Rule:
+    """A rule from JSON-like data; every problem in the RulesetError names the rule."""
+    if not isinstance(data, dict):
+        raise RulesetError([f"rule {rule_id or '?'}: a rule is a JSON object"])
+    if rule_id is not None:
+        if data.get("id", rule_id) != rule_id:
+            raise RulesetError([f"rule {rule_id}: the body's id {data.get('id')!r} differs from the URL's"])
+        data = {**data, "id": rule_id}
+    name = data.get("id") if isinstance(data.get("id"), str) else "?"
+    try:
+        return Rule.model_validate(data)
+    except ValidationError as exc:
+        raise RulesetError([_named(name, e) for e in exc.errors()]) from None
+
+
+def _named(rule_id: str, error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith("rule "):  # the schema's own checks already name the rule
+        return message
+    where = ".".join(str(p) for p in error["loc"])
+    return f"rule {rule_id}: {where + ': ' if where else ''}{message}"
+
+
+def search_rules(
+    rules: Iterable[Rule],
+    *,
+    term: str | None = None,
+    label: Label | None = None,
+    category: RuleCategory | None = None,
+) -> list[Rule]:
+    """Rules whose id, terms, patterns, exceptions or texts contain `term` (also after normalization)."""
+    needles = {t for t in (term, normalize(term).text if term else None) if t}
+    found = []
+    for rule in rules:
+        if label is not None and rule.label is not label:
+            continue
+        if category is not None and rule.category is not category:
+            continue
+        if needles:
+            hay = [rule.id, *rule.terms, *rule.patterns, *rule.exceptions, rule.reminder, rule.suggestion]
+            hay += [normalize(t).text for t in rule.terms]
+            if not any(n.lower() in h.lower() for n in needles for h in hay):
+                continue
+        found.append(rule)
+    return found
 
 
 def problems_of_rule(rules: Sequence[Rule], rule_id: str) -> list[str]:
