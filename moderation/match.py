@@ -7,6 +7,7 @@ boundaries, negated/quoted/warning context) and says why.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -55,6 +56,18 @@ _AFTER_REFUSALS = tuple(
         "踢了 拉黑 不加 没关系 不是让你 是型号 瞎扯 瞎说 胡说 扯淡 乱说 上当 请勿"
     ).split()
 )
+
+
+def _alternation(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+
+
+_CONTRAST_RE = _alternation(_CONTRAST)
+_NEGATOR_RE = _alternation(_NEGATORS)
+_NOT_NEGATOR_RE = _alternation(_NOT_NEGATORS)
+_QUOTE_FRAME_RE = _alternation(_QUOTE_FRAMES)
+_AFTER_REFUSAL_RE = _alternation(_AFTER_REFUSALS)
+
 _WINDOW = 12  # characters of clause looked at before a hit
 _AFTER_WINDOW = 16
 _BOUNDARY_WINDOW = 6  # characters of context given to jieba on each side
@@ -89,7 +102,10 @@ def find_hits(
     if not candidates:
         return ()
     kept: dict[int, list[_Candidate]] = defaultdict(list)
-    for cand in candidates:
+    # Longest first within a rule: an occurrence inside one already kept cannot change the hit.
+    for cand in sorted(candidates, key=lambda c: (c.rule, c.start, -c.end)):
+        if any(k.start <= cand.start and cand.end <= k.end for k in kept.get(cand.rule, ())):
+            continue
         if _invalidated(ruleset, ruleset.compiled[cand.rule], normalized, cand, exception_spans) is None:
             kept[cand.rule].append(cand)
     hits = [
@@ -113,14 +129,17 @@ def _candidates(
                     exception_spans[entry.rule].append((start, end))
                 else:
                     candidates.append(_Candidate(entry.rule, start, end, key, True))
-    for i in active:
-        cr = ruleset.compiled[i]
-        for pattern in cr.patterns:
-            group = 1 if pattern.groups else 0
-            for m in pattern.finditer(text):
-                start, end = m.span(group)
-                if start < end:
-                    candidates.append(_Candidate(i, start, end, m.group(group), False))
+    matched = ruleset.pattern_set.Match(text) if ruleset.pattern_set is not None else None
+    for k in matched or ():
+        i, pattern = ruleset.pattern_index[k]
+        if i not in active:
+            continue
+        # A pattern's first group, when it has one, is the span; the rest is context.
+        group = 1 if pattern.groups else 0
+        for m in pattern.finditer(text):
+            start, end = m.span(group)
+            if start < end:
+                candidates.append(_Candidate(i, start, end, m.group(group), False))
     return candidates, exception_spans
 
 
@@ -145,11 +164,11 @@ def _invalidated(
             return f"exempt: text says {phrase!r}"
     o_start, o_end = normalized.to_original(cand.start, cand.end)
     original = normalized.original
-    if cand.from_term and not cr.rule.match_anywhere:
+    # Context first: a regex pass is far cheaper than jieba.
+    reason = _refused(original, o_start, o_end)
+    if reason is None and cand.from_term and not cr.rule.match_anywhere:
         reason = _off_boundary(ruleset, original, text, cand, o_start, o_end)
-        if reason:
-            return reason
-    return _refused(original, o_start, o_end)
+    return reason
 
 
 def _off_boundary(
@@ -187,37 +206,27 @@ def _clause_start(original: str, pos: int) -> int:
 
 def _after_contrast(segment: str) -> str:
     """The part of `segment` after its last contrast marker."""
-    cut = max((segment.rfind(c) + len(c) for c in _CONTRAST if c in segment), default=0)
+    cut = 0
+    for m in _CONTRAST_RE.finditer(segment):
+        cut = m.end()
     return segment[cut:]
 
 
-def _strip_false_negators(segment: str) -> str:
-    for word in _NOT_NEGATORS:
-        if word in segment:
-            segment = segment.replace(word, "　")
-    return segment
-
-
 def _refused(original: str, o_start: int, o_end: int) -> str | None:
-    clause = _strip_false_negators(_after_contrast(original[_clause_start(original, o_start) : o_start]))
-    near = clause[-_WINDOW:]
-    for neg in _NEGATORS:
-        if neg in near:
-            return f"negated by {neg!r}"
+    """Negated, quoted or taken back: the speaker does not make this claim."""
+    clause = _after_contrast(original[_clause_start(original, o_start) : o_start])
+    near = _NOT_NEGATOR_RE.sub("　", clause)[-_WINDOW:]
+    if m := _NEGATOR_RE.search(near):
+        return f"negated by {m.group(0)!r}"
     if near.endswith(("不", "非", "无")):
         return "negated"
-    before = _after_contrast(original[max(0, o_start - 20) : o_start])
-    for frame in _QUOTE_FRAMES:
-        if frame in before:
-            return f"quoted or reported ({frame!r})"
-    after = _strip_false_negators(original[o_end : o_end + _AFTER_WINDOW])
-    for c in _CONTRAST:
-        cut = after.find(c)
-        if cut >= 0:
-            after = after[:cut]
-    for cue in _AFTER_REFUSALS:
-        if cue in after:
-            return f"taken back by {cue!r}"
+    if m := _QUOTE_FRAME_RE.search(_after_contrast(original[max(0, o_start - 20) : o_start])):
+        return f"quoted or reported ({m.group(0)!r})"
+    after = original[o_end : o_end + _AFTER_WINDOW]
+    if m := _CONTRAST_RE.search(after):
+        after = after[: m.start()]
+    if m := _AFTER_REFUSAL_RE.search(_NOT_NEGATOR_RE.sub("　", after)):
+        return f"taken back by {m.group(0)!r}"
     return None
 
 

@@ -56,6 +56,10 @@ class CompiledRuleset:
     # (kind, category) → indexes into `compiled` of the rules that apply there.
     applicable: Mapping[tuple[Kind, ProductCategory], frozenset[int]] = field(repr=False)
     tokenizer: Any = field(repr=False)  # jieba.Tokenizer, used on small windows only
+    # One RE2 set over every rule's patterns: a single scan says which patterns to run at all.
+    pattern_set: Any = field(repr=False, default=None)
+    # pattern_set index → (index into `compiled`, compiled pattern)
+    pattern_index: tuple[tuple[int, Any], ...] = field(repr=False, default=())
 
     def rule(self, rule_id: str) -> Rule:
         try:
@@ -123,8 +127,9 @@ def validate_rules(rules: Iterable[Rule]) -> list[str]:
         terms = {}
         for term in rule.terms:
             key = _norm(term)
-            if len(key) < 2:
-                # One character matches almost anything (an emoji that normalizes to 绿).
+            if len(key) < 2 and key.isalnum():
+                # One letter or character matches almost anything (an emoji that normalizes to 绿);
+                # a lone emoji (🐧) that the normalizer keeps is specific enough.
                 problems.append(f"rule {rid}: term {term!r} normalizes to {key!r}, too short to match safely")
                 continue
             terms[key] = term
@@ -182,6 +187,17 @@ def compile_rules(rules: Iterable[Rule], *, version: str | None = None) -> Compi
         automaton.add_word(key, (key, deduped))
     if keys:
         automaton.make_automaton()
+    pattern_set = None
+    pattern_index: list[tuple[int, Any]] = []
+    if any(c.patterns for c in compiled):
+        options = re2.Options()
+        options.log_errors = False
+        pattern_set = re2.Set.SearchSet(options)
+        for i, cr in enumerate(compiled):
+            for source, pattern in zip(cr.rule.patterns, cr.patterns, strict=True):
+                pattern_set.Add(source)
+                pattern_index.append((i, pattern))
+        pattern_set.Compile()
     applicable = {
         (kind, cat): frozenset(i for i, r in enumerate(enabled) if r.applies(kind=kind, category=cat))
         for kind in Kind
@@ -194,4 +210,6 @@ def compile_rules(rules: Iterable[Rule], *, version: str | None = None) -> Compi
         automaton=automaton,
         applicable=MappingProxyType(applicable),
         tokenizer=jieba_tokenizer(),
+        pattern_set=pattern_set,
+        pattern_index=tuple(pattern_index),
     )
