@@ -80,7 +80,10 @@ def test_vtt_header_notes_identifiers_tags_and_entities() -> None:
 
 def test_jsonl_cue_numbers_are_line_numbers() -> None:
     got = cues(JSONL, "jsonl")
-    assert [(c.number, c.start, c.text) for c in got] == [(1, 10.0, "叔叔阿姨们下午好"), (3, 12.5, "这个按摩仪 肩颈放松")]
+    assert [(c.number, c.start, c.text) for c in got] == [
+        (1, 10.0, "叔叔阿姨们下午好"),
+        (3, 12.5, "这个按摩仪 肩颈放松"),
+    ]
 
 
 def test_txt_has_no_times_and_line_numbers() -> None:
@@ -218,9 +221,16 @@ def test_bad_paths_are_input_errors(tmp_path: Path, name: str, message: str) -> 
 
 def test_sidecar_beside_the_file(tmp_path: Path) -> None:
     write(tmp_path / "show.srt.gz", SRT, gz=True)
-    write(tmp_path / "show.meta.json", json.dumps({"streamer": "桃子", "category": "cosmetics"}, ensure_ascii=False))
+    write(
+        tmp_path / "show.meta.json",
+        json.dumps({"streamer": "桃子", "category": "cosmetics"}, ensure_ascii=False),
+    )
     [source] = discover([tmp_path])
-    assert (source.meta.streamer, source.meta.category, source.meta.problems) == ("桃子", ProductCategory.COSMETICS, ())
+    assert (source.meta.streamer, source.meta.category, source.meta.problems) == (
+        "桃子",
+        ProductCategory.COSMETICS,
+        (),
+    )
 
 
 def test_manifest_csv_applies_to_files_below_it(tmp_path: Path) -> None:
@@ -237,7 +247,10 @@ def test_manifest_csv_applies_to_files_below_it(tmp_path: Path) -> None:
 
 
 def test_sidecar_wins_over_manifest_and_broken_sidecar_is_reported(tmp_path: Path) -> None:
-    write(tmp_path / "manifest.jsonl", '{"stream": "a.txt", "streamer": "甲"}\n{"stream": "b.txt", "streamer": "乙"}\n')
+    write(
+        tmp_path / "manifest.jsonl",
+        '{"stream": "a.txt", "streamer": "甲"}\n{"stream": "b.txt", "streamer": "乙"}\n',
+    )
     write(tmp_path / "a.txt", TXT)
     write(tmp_path / "a.meta.json", '{"streamer": "丙", "category": "food"}')
     write(tmp_path / "b.txt", TXT)

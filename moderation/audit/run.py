@@ -24,8 +24,6 @@ from moderation.settings import Settings
 from moderation.types import Layer
 
 STREAMS_DIR = "streams"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 OnResult = Callable[[Source, dict[str, Any]], None]
 
 
@@ -55,7 +53,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results and reports are for others to read
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -136,7 +134,7 @@ def judge_local(
         max_workers=min(workers, len(sources)),
         mp_context=get_context("spawn"),
         initializer=_init_worker,
-        initargs=(settings.model_dump(), options),
+        initargs=(settings.model_dump(exclude_defaults=True), options),
     )
     try:
         # Keep a few streams queued per worker, largest first so the last ones are short.
@@ -197,7 +195,7 @@ def judge_ray(
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         n = max(1, min(n, len(sources)))
         actor_class = ray.remote(num_cpus=1)(AuditActor)
-        actors = [actor_class.remote(settings.model_dump(), options) for _ in range(n)]  # type: ignore[attr-defined]
+        actors = [actor_class.remote(settings.model_dump(exclude_defaults=True), options) for _ in range(n)]  # type: ignore[attr-defined]
         pool = ActorPool(actors)
         by_name = {s.name: s for s in sources}
 

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from moderation.audit.judge import AuditOptions
-from moderation.audit.readers import InputError, Source
+from moderation.audit.readers import InputError, Source, discover
 from moderation.cli.common import add_layers_option, parse_layers
 from moderation.settings import Settings
 from moderation.types import Layer
@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"{args.expected}: no such file")
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out}: exists and is not a directory")
-    for path in args.paths:
-        if not path.exists():
-            raise CliError(f"{path}: no such file or directory")
+    try:  # cheap, and every mistake in the paths is reported before the model loads
+        discover(args.paths, exclude=[args.out])
+    except InputError as exc:
+        raise CliError(str(exc)) from None
     base = Settings()
     _preflight(layers, base)
     options = AuditOptions(
