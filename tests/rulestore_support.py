@@ -79,3 +79,78 @@ SMALL_RULES = [
     rule("absolute.best", ["全网最好", "史上最低"], exceptions=["最好看"]),
     rule("contact.wechat", ["加我微信", "绿泡泡"], match_anywhere=True),
 ]
+
+
+# ---------------------------------------------------------------- real server processes
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`moderation serve --rules-only` in its own process, on its own port."""
+
+    def __init__(self, *, url: str, rules_dir: Any, data_dir: Any, poll_seconds: float = 0.5) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = os.environ | {
+            "MODERATION_RULES_DIR": str(rules_dir),
+            "MODERATION_DATA_DIR": str(data_dir),
+            "MODERATION_RELOAD_POLL_SECONDS": str(poll_seconds),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moderation", "serve", "--port", str(self.port), "--db", url,
+             "--rules-only", "--log-level", "warning"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stderr.read() if self.process.stderr else ''}")
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"server on {self.base} did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+
+    def moderate(self, text: str) -> dict[str, Any]:
+        import httpx
+
+        response = httpx.post(self.base + "/v1/moderate", json={"text": text, "layers": ["rules"]}, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def wait_for(self, text: str, predicate: Any, *, timeout: float) -> float:
+        """Poll /v1/moderate until `predicate(result)`; seconds it took. TimeoutError otherwise."""
+        import time
+
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if predicate(self.moderate(text)):
+                return time.monotonic() - start
+            time.sleep(0.02)
+        raise TimeoutError(f"{text!r}: not as expected within {timeout} s: {self.moderate(text)}")

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from moderation.ruleset.schema import Rule
@@ -378,11 +379,17 @@ def rollback(session: Session, *, to_version: int, actor: str, message: str = ""
 def seed_if_empty(session: Session, *, rules: Sequence[Rule], actor: str = "system",
                   message: str = "shipped packs") -> int | None:
     """On first start: the shipped packs become the draft and version 1. None when not empty."""
-    with _unit(session):
-        if latest_version(session) is not None:
-            return None
-        _replace_draft(session, rules=rules, actor=actor)
-        return _publish(session, rules=rules, actor=actor, message=message, action="import")
+    try:
+        with _unit(session):
+            if latest_version(session) is not None:
+                return None
+            _replace_draft(session, rules=rules, actor=actor)
+            return _publish(session, rules=rules, actor=actor, message=message, action="import")
+    except IntegrityError:
+        # Another worker seeded the same empty store a moment earlier: its version 1 stands.
+        if latest_version(session) is None:
+            raise
+        return None
 
 
 def draft_differs(session: Session) -> bool:
