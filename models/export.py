@@ -1,0 +1,166 @@
+"""Export a trained run to ONNX, quantize it to int8, check the two agree, pick thresholds, ship.
+
+Thresholds are chosen on the held-out split (phrase families never seen in training) with the int8
+model through the serving runtime, so the figures in `model.json` are the shipped model's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.train import LABELS, load_net, read_jsonl
+
+OPSET = 17
+# fp32 and int8 must agree this closely on the held-out sequence probabilities.
+AGREEMENT_MAX_ABS = 0.2
+AGREEMENT_MEAN_ABS = 0.01
+
+
+def export_onnx(run_dir: Path, path: Path) -> None:
+    net = load_net(run_dir)
+    ids = torch.randint(4, 50, (2, 12), dtype=torch.long)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        torch.onnx.export(
+            net,
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["seq_probs", "tok_probs"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "seq"},
+                "attention_mask": {0: "batch", 1: "seq"},
+                "seq_probs": {0: "batch"},
+                "tok_probs": {0: "batch", 1: "seq"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def quantize(fp32: Path, int8: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def write_meta(out: Path, *, version: str, max_len: int, thresholds: dict[str, float], span_threshold: float,
+               figures: dict) -> None:
+    meta = {
+        "version": version,
+        "labels": list(LABELS),
+        "max_len": max_len,
+        "thresholds": thresholds,
+        "span_threshold": span_threshold,
+        "figures": figures,
+    }
+    (out / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _scores(model_dir: Path, texts: list[str]):
+    from moderation.classifier import Classifier
+
+    clf = Classifier(model_dir, threads=2)
+    outs = clf.predict(texts)
+    seq = np.array([[o.scores.efficacy, o.scores.diversion] for o in outs])
+    return seq, outs
+
+
+def best_threshold(probs: np.ndarray, gold: np.ndarray) -> tuple[float, dict]:
+    best = (0.5, {"f1": -1.0})
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        f = prf(probs >= t, gold)
+        if f["f1"] > best[1]["f1"]:
+            best = (float(t), f)
+    return best
+
+
+def prf(pred: np.ndarray, gold: np.ndarray) -> dict:
+    tp = int((pred & gold).sum())
+    fp = int((pred & ~gold).sum())
+    fn = int((~pred & gold).sum())
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4)}
+
+
+def span_recall(rows: list[dict], outs) -> dict[str, float]:
+    found = {lab: [0, 0] for lab in LABELS}
+    for row, out in zip(rows, outs, strict=True):
+        for span in row["spans"]:
+            found[span["label"]][1] += 1
+            if any(s.label.value == span["label"] and s.start < span["end"] and s.end > span["start"]
+                   for s in out.spans):
+                found[span["label"]][0] += 1
+    return {lab: round(a / b, 4) if b else 0.0 for lab, (a, b) in found.items()}
+
+
+def ship(run_dir: Path, data_dir: Path, out: Path, *, work: Path, log=print) -> dict:
+    """run_dir (weights, tokenizer) → out/{model.onnx (int8), tokenizer.json, model.json}."""
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    train_fig = json.loads((run_dir / "train.json").read_text(encoding="utf-8"))
+    max_len = train_fig["train_config"]["max_len"]
+    fp32_dir, int8_dir = work / "fp32", out
+    fp32_dir.mkdir(parents=True, exist_ok=True)
+    export_onnx(run_dir, fp32_dir / "model.onnx")
+    quantize(fp32_dir / "model.onnx", int8_dir / "model.onnx")
+    for d in (fp32_dir, int8_dir):
+        shutil.copy(run_dir / "tokenizer.json", d / "tokenizer.json")
+    provisional = dict.fromkeys(LABELS, 0.5)
+    write_meta(fp32_dir, version="fp32", max_len=max_len, thresholds=provisional, span_threshold=0.5, figures={})
+    write_meta(int8_dir, version="provisional", max_len=max_len, thresholds=provisional, span_threshold=0.5,
+               figures={})
+
+    rows = read_jsonl(data_dir / "heldout.jsonl")
+    texts = [r["text"] for r in rows]
+    gold = np.array([[lab in r["labels"] for lab in LABELS] for r in rows])
+    seq32, _ = _scores(fp32_dir, texts)
+    seq8, outs = _scores(int8_dir, texts)
+    diff = np.abs(seq32 - seq8)
+    agreement = {"max_abs": round(float(diff.max()), 4), "mean_abs": round(float(diff.mean()), 6),
+                 "tolerance_max_abs": AGREEMENT_MAX_ABS, "tolerance_mean_abs": AGREEMENT_MEAN_ABS}
+    log(f"fp32 vs int8 on {len(texts)} held-out texts: {agreement}")
+    if diff.max() > AGREEMENT_MAX_ABS or diff.mean() > AGREEMENT_MEAN_ABS:
+        raise RuntimeError(f"int8 model disagrees with fp32 beyond tolerance: {agreement}")
+
+    thresholds: dict[str, float] = {}
+    heldout: dict[str, dict] = {}
+    for li, lab in enumerate(LABELS):
+        t, f = best_threshold(seq8[:, li], gold[:, li])
+        thresholds[lab] = t
+        heldout[lab] = f
+    flagged = np.zeros(len(rows), dtype=bool)
+    for li, lab in enumerate(LABELS):
+        flagged |= seq8[:, li] >= thresholds[lab]
+    clean = ~gold.any(axis=1)
+    heldout["clean_flagged"] = round(float(flagged[clean].mean()), 4)
+    flips = int(((seq32 >= np.array([thresholds[lab] for lab in LABELS])) !=
+                 (seq8 >= np.array([thresholds[lab] for lab in LABELS]))).sum())
+    agreement["decision_flips"] = flips
+    heldout["examples"] = len(rows)
+
+    digest = hashlib.sha256((int8_dir / "model.onnx").read_bytes()).hexdigest()[:10]
+    cfg = train_fig["train_config"]
+    version = f"cbert-{cfg['layers']}x{cfg['hidden']}-{digest}"
+    # Spans from the serving runtime with the chosen thresholds.
+    write_meta(int8_dir, version=version, max_len=max_len, thresholds=thresholds, span_threshold=0.5, figures={})
+    _, outs = _scores(int8_dir, texts)
+    heldout["span_recall"] = span_recall(rows, outs)
+    figures = {
+        "training": train_fig,
+        "heldout": heldout,
+        "int8_vs_fp32": agreement,
+        "onnx_int8_bytes": (int8_dir / "model.onnx").stat().st_size,
+        "onnx_fp32_bytes": (fp32_dir / "model.onnx").stat().st_size,
+    }
+    write_meta(int8_dir, version=version, max_len=max_len, thresholds=thresholds, span_threshold=0.5,
+               figures=figures)
+    log(json.dumps({"version": version, "thresholds": thresholds, "heldout": heldout}, ensure_ascii=False))
+    return figures

@@ -1,0 +1,179 @@
+"""Score texts with the shipped char-level encoder: onnxruntime + a `tokenizers` tokenizer, no torch.
+
+The model directory holds `model.onnx` (int8), `tokenizer.json` and `model.json` (version, labels,
+max_len, thresholds, span threshold). Texts longer than the model's window are scored in
+overlapping windows and each label takes the maximum; spans are offsets into the text as given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from moderation.types import Label, Scores
+
+_LABELS = (Label.EFFICACY, Label.DIVERSION)  # the order of the model's outputs
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory is missing, incomplete or unreadable; the message says which file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpan:
+    label: Label
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutput:
+    scores: Scores
+    spans: tuple[ModelSpan, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    text_index: int
+    first_token: int
+    ids: tuple[int, ...]  # with [CLS] and [SEP]
+
+
+class Classifier:
+    """Load once, then `predict` from any thread (onnxruntime sessions are thread-safe)."""
+
+    def __init__(self, model_dir: Path, *, threads: int = 1, batch_size: int = 32) -> None:
+        model_dir = Path(model_dir)
+        meta = _read_meta(model_dir / "model.json")
+        self.version: str = meta["version"]
+        self.max_len: int = int(meta["max_len"])
+        self.thresholds: dict[Label, float] = {lab: float(meta["thresholds"][lab.value]) for lab in _LABELS}
+        self.span_threshold: float = float(meta["span_threshold"])
+        self.batch_size = batch_size
+        self._tokenizer = _load_tokenizer(model_dir / "tokenizer.json")
+        self._cls = self._tokenizer.token_to_id("[CLS]")
+        self._sep = self._tokenizer.token_to_id("[SEP]")
+        if self._cls is None or self._sep is None:
+            raise ModelLoadError(f"{model_dir / 'tokenizer.json'}: vocabulary lacks [CLS] or [SEP]")
+        self._session = _load_session(model_dir / "model.onnx", threads)
+
+    def predict(self, texts: Sequence[str]) -> list[ModelOutput]:
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        windows = [w for i, enc in enumerate(encodings) for w in self._windows(i, enc.ids)]
+        seq = np.zeros((len(encodings), len(_LABELS)), dtype=np.float32)
+        tok = [np.zeros((len(enc.ids), len(_LABELS)), dtype=np.float32) for enc in encodings]
+        # Similar lengths share a batch, so padding stays small.
+        order = sorted(range(len(windows)), key=lambda k: len(windows[k].ids))
+        for b in range(0, len(order), self.batch_size):
+            chunk = [windows[k] for k in order[b : b + self.batch_size]]
+            seq_probs, tok_probs = self._run(chunk)
+            for w, s, t in zip(chunk, seq_probs, tok_probs, strict=True):
+                seq[w.text_index] = np.maximum(seq[w.text_index], s)
+                n = len(w.ids) - 2
+                span = tok[w.text_index][w.first_token : w.first_token + n]
+                np.maximum(span, t[1 : 1 + n], out=span)
+        return [
+            ModelOutput(
+                scores=Scores(efficacy=float(seq[i, 0]), diversion=float(seq[i, 1])),
+                spans=self._spans(seq[i], tok[i], enc.offsets),
+            )
+            for i, enc in enumerate(encodings)
+        ]
+
+    def _windows(self, index: int, ids: list[int]) -> list[_Window]:
+        body = self.max_len - 2
+        stride = max(1, body // 2)
+        starts = [0] if len(ids) <= body else list(range(0, len(ids) - body, stride)) + [len(ids) - body]
+        return [_Window(index, s, (self._cls, *ids[s : s + body], self._sep)) for s in starts]
+
+    def _run(self, chunk: list[_Window]) -> tuple[np.ndarray, np.ndarray]:
+        width = max(len(w.ids) for w in chunk)
+        ids = np.zeros((len(chunk), width), dtype=np.int64)
+        mask = np.zeros((len(chunk), width), dtype=np.int64)
+        for row, w in enumerate(chunk):
+            ids[row, : len(w.ids)] = w.ids
+            mask[row, : len(w.ids)] = 1
+        seq, tok = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return seq, tok
+
+    def _spans(self, seq: np.ndarray, tok: np.ndarray, offsets: list[tuple[int, int]]) -> tuple[ModelSpan, ...]:
+        spans: list[ModelSpan] = []
+        for li, label in enumerate(_LABELS):
+            probs = tok[:, li]
+            runs = _runs(probs >= self.span_threshold)
+            if not runs and len(probs) and seq[li] >= self.thresholds[label]:
+                # The sentence is flagged but no character passed the span threshold: give the best
+                # run around the strongest character, so a model-only finding still has a place.
+                peak = int(probs.argmax())
+                runs = [r for r in _runs(probs >= probs[peak] * 0.5) if r[0] <= peak < r[1]]
+            for a, b in runs:
+                spans.append(ModelSpan(label, offsets[a][0], offsets[b - 1][1], float(probs[a:b].max())))
+        return tuple(spans)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i, on in enumerate(flags):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            runs.append((start, i))
+            start = None
+    if start is not None:
+        runs.append((start, len(flags)))
+    return runs
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"model description not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not readable JSON ({exc})") from None
+    missing = [k for k in ("version", "labels", "max_len", "thresholds", "span_threshold") if k not in meta]
+    if missing:
+        raise ModelLoadError(f"{path}: missing {', '.join(missing)}")
+    if list(meta["labels"]) != [lab.value for lab in _LABELS]:
+        raise ModelLoadError(f"{path}: labels {meta['labels']!r}, expected {[lab.value for lab in _LABELS]!r}")
+    if any(lab.value not in meta["thresholds"] for lab in _LABELS):
+        raise ModelLoadError(f"{path}: thresholds must name every label")
+    return meta
+
+
+def _load_tokenizer(path: Path):
+    from tokenizers import Tokenizer
+
+    if not path.is_file():
+        raise ModelLoadError(f"tokenizer not found: {path}")
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception on a bad file
+        raise ModelLoadError(f"{path}: not a valid tokenizer ({exc})") from None
+
+
+def _load_session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise ModelLoadError(f"model not found: {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise ModelLoadError(f"{path}: onnxruntime cannot load it ({exc})") from None
+    names = {i.name for i in session.get_inputs()}
+    if names != {"input_ids", "attention_mask"}:
+        raise ModelLoadError(f"{path}: inputs {sorted(names)}, expected attention_mask and input_ids")
+    return session

@@ -1,0 +1,153 @@
+"""The shipped int8 classifier through the serving runtime: scores, spans, windows, load errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from moderation.classifier import Classifier, ModelLoadError, ModelOutput
+from moderation.settings import DEFAULT_MODEL_DIR
+from moderation.types import Label
+
+EFF, DIV = Label.EFFICACY, Label.DIVERSION
+
+
+@pytest.fixture(scope="module")
+def clf() -> Classifier:
+    return Classifier(DEFAULT_MODEL_DIR)
+
+
+def flagged(clf: Classifier, out: ModelOutput) -> set[Label]:
+    return {lab for lab in (EFF, DIV) if out.scores.get(lab) >= clf.thresholds[lab]}
+
+
+# (text, expected labels, a phrase a span of that label must overlap). Written for these tests.
+CASES = [
+    # medical and guaranteed claims
+    ("这个药膏用了能根治湿疹 真的", {EFF}, "根治湿疹"),
+    ("家人们 喝了它降血压 药都不用吃了", {EFF}, "降血压"),
+    ("我们家这款面霜三天美白 立竿见影", {EFF}, "美白"),
+    # absolute terms
+    ("这个价格全网最低 没有之一", {EFF}, "全网最低"),
+    # diversion in disguise
+    ("想要的加我微信 xiaomei_88 给你便宜", {DIV}, "微信"),
+    ("有问题扣扣联系我", {DIV}, "扣扣"),
+    ("拍之前先加我 v信上给你发图", {DIV}, "v信"),
+    # no claim, no contact
+    ("这款毛衣是V领的 百分之百纯棉", set(), None),
+    ("支持微信支付 顺丰包邮", set(), None),
+    ("今天最后一单了 赶紧拍", set(), None),
+    ("面霜很保湿 质地清爽 敏感肌可用", set(), None),
+    ("第一次来直播间的宝宝点个关注", set(), None),
+    ("", set(), None),
+]
+
+
+@pytest.mark.parametrize(("text", "labels", "phrase"), CASES)
+def test_scores_and_spans(clf: Classifier, text: str, labels: set[Label], phrase: str | None) -> None:
+    (out,) = clf.predict([text])
+    assert flagged(clf, out) == labels
+    for span in out.spans:
+        assert 0 <= span.start < span.end <= len(text)
+        assert 0.0 <= span.score <= 1.0
+    if phrase:
+        start = text.index(phrase)
+        lab = next(iter(labels))
+        assert any(s.label is lab and s.start < start + len(phrase) and s.end > start for s in out.spans)
+
+
+def test_batch_and_single_agree(clf: Classifier) -> None:
+    texts = [t for t, _, _ in CASES]
+    batched = clf.predict(texts)
+    for text, out in zip(texts, batched, strict=True):
+        (single,) = clf.predict([text])
+        # Dynamic int8 quantizes activations per batch, so padding may move a score a little.
+        assert single.scores.efficacy == pytest.approx(out.scores.efficacy, abs=0.02)
+        assert single.scores.diversion == pytest.approx(out.scores.diversion, abs=0.02)
+
+
+def test_long_text_is_scored_in_windows(clf: Classifier) -> None:
+    filler = "这件外套面料很舒服 颜色也很正 " * 8
+    text = filler + "想要的加我微信 xiaomei_88" + filler
+    (out,) = clf.predict([text])
+    assert out.scores.diversion >= clf.thresholds[DIV]
+    at = text.index("微信")
+    assert any(s.label is DIV and s.start <= at < s.end + 2 for s in out.spans)
+
+
+def test_offsets_index_the_original_text(clf: Classifier) -> None:
+    # Invisible and emoji characters are dropped by the tokenizer, offsets still index the input.
+    text = "姐妹们 加我薇❤信\u200b abc123"
+    (out,) = clf.predict([text])
+    assert out.scores.diversion >= clf.thresholds[DIV]
+    assert all(0 <= s.start < s.end <= len(text) for s in out.spans)
+
+
+def test_describes_itself(clf: Classifier) -> None:
+    meta = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text(encoding="utf-8"))
+    assert clf.version == meta["version"] and clf.version.startswith("cbert-")
+    assert set(clf.thresholds) == {EFF, DIV}
+    assert (DEFAULT_MODEL_DIR / "model.onnx").stat().st_size <= 30 * 2**20
+    # The build refuses a model whose int8 and fp32 outputs disagree beyond the stated tolerance.
+    agreement = meta["figures"]["int8_vs_fp32"]
+    assert agreement["max_abs"] <= agreement["tolerance_max_abs"]
+    assert agreement["mean_abs"] <= agreement["tolerance_mean_abs"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Load errors
+
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, target)
+    return target
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="model description not found"):
+        Classifier(tmp_path / "nowhere")
+
+
+def test_corrupt_onnx(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    (model / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError, match="onnxruntime cannot load it"):
+        Classifier(model)
+
+
+def test_missing_onnx(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    (model / "model.onnx").unlink()
+    with pytest.raises(ModelLoadError, match="model not found"):
+        Classifier(model)
+
+
+def test_corrupt_tokenizer(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    (model / "tokenizer.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="not a valid tokenizer"):
+        Classifier(model)
+
+
+def test_bad_description(tmp_path: Path) -> None:
+    model = _copy(tmp_path)
+    (model / "model.json").write_text('{"version": "x"}', encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="missing"):
+        Classifier(model)
+
+
+def test_serving_never_imports_torch() -> None:
+    code = (
+        "import sys\n"
+        "from moderation.classifier import Classifier\n"
+        "from moderation.settings import DEFAULT_MODEL_DIR\n"
+        "Classifier(DEFAULT_MODEL_DIR).predict(['加我微信'])\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

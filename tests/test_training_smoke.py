@@ -1,0 +1,42 @@
+"""A few-step training run on a tiny config, exported to int8 ONNX and loaded by the serving runtime."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from models.build import build  # noqa: E402
+from models.train import TrainConfig  # noqa: E402
+from moderation.classifier import Classifier  # noqa: E402
+from moderation.types import Label  # noqa: E402
+
+TINY = TrainConfig(layers=2, hidden=32, heads=2, intermediate=64, max_len=32, batch=16, steps=30, lr=3e-3,
+                   threads=2, max_minutes=0)
+
+
+@pytest.mark.slow
+def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
+    out = tmp_path / "shipped"
+    t0 = time.monotonic()
+    figures = build(out=out, work=tmp_path / "work", n=400, seed=7, cfg=TINY, background=False,
+                    log=lambda _m: None)
+    assert time.monotonic() - t0 < 60
+
+    assert {p.name for p in out.iterdir()} == {"model.onnx", "tokenizer.json", "model.json"}
+    assert figures["training"]["steps_done"] == 30
+    assert figures["int8_vs_fp32"]["max_abs"] <= figures["int8_vs_fp32"]["tolerance_max_abs"]
+
+    clf = Classifier(out)
+    assert clf.version.startswith("cbert-2x32-")
+    assert set(clf.thresholds) == {Label.EFFICACY, Label.DIVERSION}
+    long_text = "这款面霜很滋润 " * 20  # longer than max_len: scored in windows
+    outs = clf.predict(["加我微信", "", long_text])
+    assert len(outs) == 3
+    for text, o in zip(["加我微信", "", long_text], outs, strict=True):
+        assert 0.0 <= o.scores.efficacy <= 1.0 and 0.0 <= o.scores.diversion <= 1.0
+        assert all(0 <= s.start < s.end <= len(text) for s in o.spans)
