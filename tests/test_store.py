@@ -132,3 +132,18 @@ def test_cli_validate_reports_broken_packs(tmp_path, capsys) -> None:
     dump_packs([rule("absolute.best", ["最好"], patterns=["最(?=好)"])], tmp_path)
     assert main(["rules", "validate", str(tmp_path)]) == 2
     assert "rule absolute.best: pattern '最(?=好)' does not compile under RE2" in capsys.readouterr().err
+
+
+def test_new_shipped_packs_replace_only_unedited_rules(sessions) -> None:
+    newer = [*SMALL_RULES, rule("absolute.first", ["行业第一"])]
+    with sessions() as s:
+        assert store.sync_shipped(s, rules=SMALL_RULES)[:2] == (None, "version 1 is the shipped packs")
+        # a new release while nobody has edited: published as the next version
+        assert store.sync_shipped(s, rules=newer)[0] == 2
+        assert store.draft_rules(s) == newer
+        # once a reviewer has published, their version stands, and the caller hears of it
+        store.delete_rule(s, rule_id="absolute.first", actor="li")
+        publish(s, actor="li", message="不要 行业第一")
+        version, message, conflict = store.sync_shipped(s, rules=newer)
+        assert version is None and conflict and "reviewers have edited" in message
+        assert store.latest_version(s) == 3

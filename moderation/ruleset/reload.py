@@ -60,7 +60,8 @@ class RulesetWatcher:
             sessions = store.open_store(self.url)
             if self._seed is not None:
                 with sessions() as session:
-                    store.seed_if_empty(session, rules=self._seed())
+                    _, what, conflict = store.sync_shipped(session, rules=self._seed())
+                (log.warning if conflict else log.info)("rule store: %s", what)
             self._sessions = sessions
         return self._sessions
 

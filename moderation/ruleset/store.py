@@ -392,6 +392,39 @@ def seed_if_empty(session: Session, *, rules: Sequence[Rule], actor: str = "syst
         return None
 
 
+SYSTEM = "system"
+_RULE_ACTIONS = ("create", "update", "delete", "import", "publish", "rollback")
+
+
+def only_system_edits(session: Session) -> bool:
+    """Whether no person has ever changed the rules (only shipped packs were published)."""
+    query = select(AuditEntry.id).where(AuditEntry.actor != SYSTEM, AuditEntry.action.in_(_RULE_ACTIONS))
+    return session.scalar(query.limit(1)) is None
+
+
+def sync_shipped(session: Session, *, rules: Sequence[Rule]) -> tuple[int | None, str, bool]:
+    """Publish the shipped packs when the store is empty, or when they changed and no person has
+    edited the rules yet (a new release). Reviewers' versions are never overwritten.
+
+    Returns the version published (or None), a sentence saying what happened, and whether the
+    shipped packs were left unpublished because reviewers' edits stand.
+    """
+    seeded = seed_if_empty(session, rules=rules, actor=SYSTEM)
+    if seeded is not None:
+        return seeded, f"empty store: published the shipped packs as version {seeded}", False
+    latest = latest_version(session)
+    assert latest is not None
+    if version_info(session, version=latest).content_hash == content_hash(rules):
+        return None, f"version {latest} is the shipped packs", False
+    if not only_system_edits(session):
+        return None, (f"the shipped packs differ from version {latest}, which reviewers have edited; "
+                      "their version stands (`moderation rules import DIR` publishes packs)"), True
+    with _unit(session):
+        _replace_draft(session, rules=rules, actor=SYSTEM)
+        number = _publish(session, rules=rules, actor=SYSTEM, message="shipped packs updated", action="import")
+    return number, f"the shipped packs changed and nobody had edited the rules: published them as version {number}", False
+
+
 def draft_differs(session: Session) -> bool:
     """Whether the draft holds unpublished changes."""
     latest = latest_version(session)
