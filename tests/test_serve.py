@@ -1,0 +1,180 @@
+"""`moderation serve` as real processes: curl-style requests, JSON logs, graceful shutdown, and
+stream state shared through Redis by two servers and by two workers of one server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / f"serve-{self.port}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "moderation",
+            "serve",
+            "--port",
+            str(self.port),
+            "--rules-only",
+            *args,
+        ]
+        env = {**os.environ, "MODERATION_DATA_DIR": str(tmp)}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"), env=env
+        )
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"server exited {self.process.returncode}: {self.log.read_text()[-2000:]}"
+                )
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"server not ready: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """Start every server this module needs at once: each builds its moderator, which takes seconds.
+    Two single-process servers and one with two workers, all on one Redis and one rule store."""
+    tmp = tmp_path_factory.mktemp("serve")
+    db = f"sqlite:///{tmp / 'rules.db'}"
+    started = {
+        "a": Server(tmp, "--db", db, "--redis-url", REDIS_URL, "--graceful-timeout", "20"),
+        "b": Server(tmp, "--db", db, "--redis-url", REDIS_URL),
+        "workers": Server(tmp, "--db", db, "--redis-url", REDIS_URL, "--workers", "2"),
+    }
+    try:
+        for server in started.values():
+            server.wait_ready()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+def test_plain_requests_get_the_contract(servers):
+    url = servers["a"].url
+    r = httpx.post(
+        url + "/v1/moderate", content='{"text": "加我薇信，全网最低价"}'.encode()
+    )  # as `curl -d` sends it
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["labels"] == ["efficacy", "diversion"] and body["action"] == "review"
+    assert httpx.get(url + "/docs").status_code == 200
+    ready = httpx.get(url + "/readyz").json()
+    assert ready["mode"] == "rules_only" and ready["ruleset_version"]
+    assert {c["name"] for c in ready["checks"]} >= {"redis_stream_store"}
+    bad = httpx.post(url + "/v1/moderate", content=b"{oops", headers={"content-type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
+
+
+def test_two_servers_share_a_stream_through_redis(servers):
+    a, b = servers["a"].url, servers["b"].url
+    stream = f"/v1/streams/two-servers-{uuid.uuid4().hex[:8]}"
+    assert httpx.post(a + stream + "/segments", json={"text": "用了能根"}).json()["hits"] == []
+    second = httpx.post(b + stream + "/segments", json={"text": "治痘痘"}).json()
+    assert [(h["text"], h["start"], h["end"]) for h in second["hits"]] == [("根治", 0, 1)]
+    assert second["segment"]["index"] == 2 and second["reminders"]
+    third = httpx.post(a + stream + "/segments", json={"text": "真的能根治痘痘"}).json()
+    assert third["hits"] and third["reminders"] == [] and third["suppressed_reminders"] == ["medical.cure"]
+    assert httpx.delete(b + stream).json()["ended"] is True
+    assert httpx.post(a + stream + "/segments", json={"text": "好"}).json()["segment"]["index"] == 1
+
+
+def test_two_workers_share_streams_and_metrics(servers):
+    url = servers["workers"].url
+    streams = [f"/v1/streams/workers-{uuid.uuid4().hex[:8]}" for _ in range(6)]
+    results = {}
+
+    # A fresh connection per request, from several threads: the kernel spreads them over both workers.
+    def speak(stream: str) -> None:
+        results[stream] = [
+            httpx.post(url + stream + "/segments", json={"text": t}, headers={"connection": "close"}).json()
+            for t in ["这款精华", "全网最", "低价"]
+        ]
+
+    threads = [threading.Thread(target=speak, args=(s,)) for s in streams]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    for stream in streams:
+        segments = results[stream]
+        assert [s["segment"]["index"] for s in segments] == [1, 2, 3]
+        assert [[h["text"] for h in s["hits"]] for s in segments] == [[], [], ["全网最低价"]]
+    metrics = httpx.get(url + "/metrics").text
+    line = (
+        'moderation_http_requests_total{method="POST",route="/v1/streams/{stream_id}/segments",status="200"}'
+    )
+    counted = [float(x.rsplit(" ", 1)[1]) for x in metrics.splitlines() if x.startswith(line)]
+    assert sum(counted) == 18, metrics  # summed over both worker processes
+
+
+def test_graceful_shutdown_drains_in_flight_requests(servers):
+    # Last in this module: it stops server a.
+    server = servers["a"]
+    items = [{"text": "这款面霜是全网最好的，用了能根治痘痘，加我薇信领优惠。" * 8} for _ in range(200)]
+    outcome: dict = {}
+
+    def slow_batch() -> None:
+        began = time.monotonic()
+        r = httpx.post(server.url + "/v1/moderate/batch", json={"items": items}, timeout=60)
+        outcome.update(status=r.status_code, seconds=time.monotonic() - began, n=len(r.json()["results"]))
+
+    t = threading.Thread(target=slow_batch)
+    t.start()
+    time.sleep(0.3)  # the batch is being judged
+    server.process.send_signal(signal.SIGTERM)
+    t.join(60)
+    assert outcome.get("status") == 200 and outcome["n"] == 200, outcome
+    # uvicorn re-raises the signal it caught once it has drained, so the exit is "terminated".
+    assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    lines = server.log_lines()
+    assert any(
+        line["logger"] == "moderation.access" and line["route"] == "/v1/moderate/batch" for line in lines
+    )
+    assert any("Shutting down" in line["message"] for line in lines)
+    assert any("Waiting for connections to close" in line["message"] for line in lines), lines[-5:]
