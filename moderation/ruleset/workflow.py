@@ -195,7 +195,7 @@ def _hit_key(hit: Hit) -> tuple[str, int, int]:
 
 
 def _hit_view(hit: Hit) -> dict[str, Any]:
-    return {"rule": hit.rule, "label": hit.label.value, "category": hit.category.value,
+    return {"rule": hit.rule, "label": hit.label.value, "category": hit.category.value if hit.category else None,
             "start": hit.start, "end": hit.end, "text": hit.text, "source": hit.source.value}
 
 

@@ -18,7 +18,8 @@ from moderation.ruleset import store, workflow
 from moderation.ruleset.compile import RulesetError
 from moderation.types import Kind, Label, ProductCategory, RuleCategory
 
-router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=ERRORS)
+_RESPONSES: dict[int | str, dict[str, Any]] = {code: dict(doc) for code, doc in ERRORS.items()}
+router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=_RESPONSES)
 
 RuleBody = Annotated[dict[str, Any], Body(description="a rule, exactly as in a pack (id, label, category, terms, …)")]
 Reason = Annotated[str, Query(max_length=2000, description="why (kept in the audit log)")]
