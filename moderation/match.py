@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import ahocorasick
 
@@ -70,12 +71,11 @@ _AFTER_REFUSAL_RE = _alternation(_AFTER_REFUSALS)
 
 _WINDOW = 12  # characters of clause looked at before a hit
 _AFTER_WINDOW = 16
-_BOUNDARY_WINDOW = 6  # characters of context given to jieba on each side
+_BOUNDARY_WINDOW = 5  # characters of context given to jieba on each side
 _SHORT_TERM = 2  # terms this short must sit on word boundaries
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     rule: int
     start: int  # normalized offsets
     end: int
@@ -93,9 +93,11 @@ def find_hits(
     text = normalized.text
     if not text:
         return ()
-    active = ruleset.applicable[
-        (Kind(kind or Kind.TRANSCRIPT), ProductCategory(category or ProductCategory.OTHER))
-    ]
+    # StrEnum members hash as their values, so plain strings look up the same entries.
+    key = (kind or Kind.TRANSCRIPT, category or ProductCategory.OTHER)
+    active = ruleset.applicable.get(key)
+    if active is None:
+        raise ValueError(f"unknown kind or product category: {key!r}")
     if not active:
         return ()
     candidates, exception_spans = _candidates(ruleset, text, active)
@@ -103,8 +105,10 @@ def find_hits(
         return ()
     kept: dict[int, list[_Candidate]] = defaultdict(list)
     # Longest first within a rule: an occurrence inside one already kept cannot change the hit.
-    for cand in sorted(candidates, key=lambda c: (c.rule, c.start, -c.end)):
-        if any(k.start <= cand.start and cand.end <= k.end for k in kept.get(cand.rule, ())):
+    candidates.sort(key=lambda c: (c.rule, c.start, -c.end))
+    for cand in candidates:
+        same_rule = kept.get(cand.rule)
+        if same_rule and any(k.start <= cand.start and cand.end <= k.end for k in same_rule):
             continue
         if _invalidated(ruleset, ruleset.compiled[cand.rule], normalized, cand, exception_spans) is None:
             kept[cand.rule].append(cand)
@@ -184,17 +188,32 @@ def _off_boundary(
         return None
     if len(key) > _SHORT_TERM:
         return None
+    before = original[o_start - 1] if o_start > 0 else ""
+    after = original[o_end] if o_end < len(original) else ""
+    if not _is_cjk(before) and not _is_cjk(after):
+        return None  # nothing a word could be made of on either side
     w_start = max(0, o_start - _BOUNDARY_WINDOW)
     w_end = min(len(original), o_end + _BOUNDARY_WINDOW)
-    bounds = {w_start}
-    pos = w_start
-    for token in ruleset.tokenizer.cut(original[w_start:w_end], HMM=False):
-        pos += len(token)
-        bounds.add(pos)
-    # The window's own edges are not evidence of a boundary unless they are the text's edges.
-    if o_start not in bounds or o_end not in bounds:
+    bounds = _token_bounds(ruleset.tokenizer, original[w_start:w_end])
+    if o_start - w_start not in bounds or o_end - w_start not in bounds:
         return f"{original[o_start:o_end]!r} is part of a longer word"
     return None
+
+
+@lru_cache(maxsize=8192)
+def _token_bounds(tokenizer: Any, window: str) -> frozenset[int]:
+    """Offsets in `window` where jieba puts a word boundary. Streamers repeat themselves, so the
+    same few windows come back again and again."""
+    bounds = {0}
+    pos = 0
+    for token in tokenizer.cut(window, HMM=False):
+        pos += len(token)
+        bounds.add(pos)
+    return frozenset(bounds)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff"
 
 
 def _clause_start(original: str, pos: int) -> int:
