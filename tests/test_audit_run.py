@@ -51,6 +51,26 @@ def test_every_violation_found_once_split_ones_with_both_cues(archive: Path, tmp
     assert run.judged == 6 and run.reused == 0
 
 
+def test_words_grown_by_another_rule_in_the_next_cue_are_one_finding(archive: Path, tmp_path: Path) -> None:
+    # 加我 fires alone in cue 5 (audit.add_me); with cue 6, 加我微信 (audit.wechat) covers it.
+    audit(archive, tmp_path / "out")
+    [wechat] = [f for f in read_findings(tmp_path / "out") if "diversion" in f["labels"]]
+    assert (wechat["cues"], wechat["text"], wechat["rules"]) == (
+        [5, 6],
+        "加我微信",
+        ["audit.add_me", "audit.wechat"],
+    )
+    assert wechat["rule"] == "audit.wechat" and wechat["severity"] == "high"
+
+
+def test_claims_of_one_label_said_back_to_back_are_one_finding(tmp_path: Path) -> None:
+    write(tmp_path / "in" / "a.txt", "这个根治全网最低价\n")
+    audit(tmp_path / "in", tmp_path / "out")
+    assert [(f["text"], f["rules"]) for f in read_findings(tmp_path / "out")] == [
+        ("根治全网最低价", ["audit.cure", "audit.lowest_price"])
+    ]
+
+
 def test_broken_files_are_reported_in_the_summary_and_the_run_goes_on(archive: Path, tmp_path: Path) -> None:
     audit(archive, tmp_path / "out")
     rows = {r["stream"]: r for r in csv.DictReader((tmp_path / "out" / "summary.csv").open(encoding="utf-8"))}

@@ -9,6 +9,7 @@ is asked; this module never rebuilds it.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,14 +132,14 @@ def audit_transcript(
     answers = _batched_answers(moderator, cues, product, options)
     replay = _Answers(moderator, answers)
 
-    findings: list[dict[str, Any]] = []
+    spans: list[_Span] = []
     offsets = _offsets(cues)  # stream-wide character offset of every cue, as the window counts
-    rules = moderator.live.current.rules
     window: StreamWindow | None = None
     for i, cue in enumerate(cues):
         segment, window = _step(replay, window, cue, product, options)
-        findings.extend(_findings(segment, i, cues, offsets, rules, product))
-    return findings
+        _collect(spans, segment, offsets[i])
+    rules = moderator.live.current.rules
+    return [_finding(span, cues, offsets, rules, product) for span in spans]
 
 
 def _step(
@@ -217,64 +218,68 @@ def _offsets(cues: Sequence[Cue]) -> list[int]:
     return offsets
 
 
-def _first_cue(index: int, earlier: int, cues: Sequence[Cue], offsets: list[int]) -> int:
-    """The index of the cue in which a hit began `earlier` characters before cue `index`."""
-    target = offsets[index] - earlier
-    first = index
-    while first > 0 and offsets[first] > target:
-        first -= 1
-    return first
+@dataclass
+class _Span:
+    """Words found in the stream, stream-wide [start, end), with every hit and segment on them."""
+
+    start: int
+    end: int
+    hits: list[Hit]
+    action: Action
+    sent: set[str]
 
 
-def _findings(
-    segment: SegmentResult,
-    index: int,
-    cues: Sequence[Cue],
-    offsets: list[int],
-    rules: Mapping[str, Rule],
-    category: ProductCategory,
-) -> list[dict[str, Any]]:
-    """The segment's hits as findings; overlapping hits (two rules on the same words) become one."""
-    spans: list[tuple[int, int, list[Hit]]] = []  # stream-wide [start, end) and the hits in it
-    for hit, earlier in sorted(zip(segment.result.hits, segment.earlier, strict=True), key=_hit_start):
-        start = offsets[index] - earlier if earlier else offsets[index] + hit.start
-        end = offsets[index] + hit.end
-        if spans and start < spans[-1][1]:
-            s, e, hits = spans[-1]
-            spans[-1] = (s, max(e, end), [*hits, hit])
-        else:
-            spans.append((start, end, [hit]))
+def _collect(spans: list[_Span], segment: SegmentResult, offset: int) -> None:
+    """Add a segment's hits; words that overlap words already found are the same violation.
+
+    The window reports a rule once, but another rule may grow the same words in a later cue
+    (`加我` in one cue, `加我微信` once the next arrives): one finding, spanning both cues.
+    """
     sent = {r.rule for r in segment.result.reminders}
-    return [
-        _finding(s, e, hits, index, cues, offsets, rules, sent, segment, category) for s, e, hits in spans
-    ]
+    for hit, earlier in zip(segment.result.hits, segment.earlier, strict=True):
+        start = offset - earlier if earlier else offset + hit.start
+        end = offset + hit.end
+        overlapping = [s for s in spans[-8:] if _same_words(s, start, end, hit)]
+        if not overlapping:
+            spans.append(_Span(start, end, [hit], segment.result.action, set(sent)))
+            continue
+        into = overlapping[0]
+        for other in overlapping[1:]:
+            into.hits += other.hits
+            into.sent |= other.sent
+            into.start, into.end = min(into.start, other.start), max(into.end, other.end)
+            spans.remove(other)
+        into.start, into.end = min(into.start, start), max(into.end, end)
+        into.hits.append(hit)
+        into.sent |= sent
+        into.action = max(into.action, segment.result.action, key=lambda a: a.rank)
+    spans.sort(key=lambda s: (s.start, s.end))
 
 
-def _hit_start(pair: tuple[Hit, int]) -> tuple[int, int]:
-    hit, earlier = pair
-    return (-earlier if earlier else hit.start, hit.end)
+def _same_words(span: _Span, start: int, end: int, hit: Hit) -> bool:
+    if span.start < end and start < span.end:
+        return True
+    # Words of one label said back to back (`杀菌` `消炎`) are one claim.
+    touching = span.end == start or end == span.start
+    return touching and any(h.label is hit.label for h in span.hits)
 
 
 def _finding(
-    start: int,
-    end: int,
-    hits: list[Hit],
-    index: int,
+    span: _Span,
     cues: Sequence[Cue],
     offsets: list[int],
     rules: Mapping[str, Rule],
-    sent: set[str],
-    segment: SegmentResult,
     category: ProductCategory,
 ) -> dict[str, Any]:
-    first = _first_cue(index, offsets[index] - start, cues, offsets)
-    held = cues[first : index + 1]
+    first = bisect_right(offsets, span.start) - 1
+    last = max(first, bisect_right(offsets, span.end - 1) - 1)
+    held = cues[first : last + 1]
     sentence = "".join(c.text for c in held)
-    local = start - offsets[first], end - offsets[first]
-    main = max(hits, key=lambda h: (h.severity.rank, h.score))
+    local = span.start - offsets[first], span.end - offsets[first]
+    main = max(span.hits, key=lambda h: (h.severity.rank, h.score))
     # The reminder for these very words, also when the cooldown held it back in the live service.
     reminder = reminders_for([main], rules)[0]
-    labels = [label.value for label in Label if any(h.label is label for h in hits)]
+    labels = [label.value for label in Label if any(h.label is label for h in span.hits)]
     return {
         "start": held[0].start,
         "end": held[-1].end,
@@ -284,15 +289,15 @@ def _finding(
         "rule": main.rule,
         "category": main.category.value,
         "severity": main.severity.value,
-        "action": segment.result.action.value,
+        "action": span.action.value,
         "source": main.source.value,
         "score": round(main.score, 4),
-        "rules": sorted({h.rule for h in hits}),
+        "rules": sorted({h.rule for h in span.hits}),
         "reminder": reminder.message,
         "suggestion": reminder.suggestion,
         "basis": reminder.basis,
-        # The live service would have sent this reminder now, unless its cooldown held it back.
-        "reminder_sent": main.rule in sent,
+        # The live service would have sent this reminder, unless its cooldown held it back.
+        "reminder_sent": main.rule in span.sent,
         "product_category": category.value,
         "sentence": sentence,
         "span": list(local),

@@ -16,12 +16,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moderation.audit.judge import AuditOptions, audit_source
 from moderation.audit.readers import Source, discover
 from moderation.settings import Settings
 from moderation.types import Layer
+
+if TYPE_CHECKING:
+    from moderation.engine import Moderator
 
 STREAMS_DIR = "streams"
 OnResult = Callable[[Source, dict[str, Any]], None]
@@ -99,11 +102,11 @@ def settings_for(layers: frozenset[Layer] | None, base: Settings | None = None) 
 
 
 def judge_in_process(
-    sources: list[Source], settings: Settings, options: AuditOptions
+    sources: list[Source], settings: Settings, options: AuditOptions, moderator: Moderator | None = None
 ) -> Iterator[tuple[Source, dict[str, Any]]]:
     from moderation.engine import build_moderator
 
-    moderator = build_moderator(settings)
+    moderator = moderator or build_moderator(settings)
     for source in sources:
         yield source, audit_source(moderator, source, options)
 
@@ -123,11 +126,17 @@ def _judge_in_worker(source: Source) -> dict[str, Any]:
 
 
 def judge_local(
-    sources: list[Source], settings: Settings, options: AuditOptions, *, workers: int
+    sources: list[Source],
+    settings: Settings,
+    options: AuditOptions,
+    *,
+    workers: int,
+    moderator: Moderator | None = None,
 ) -> Iterator[tuple[Source, dict[str, Any]]]:
-    """`workers` processes, each building its moderator once; one process runs in this one."""
+    """`workers` processes, each building its moderator once; one process runs in this one
+    (with `moderator` when the caller has built it already)."""
     if workers <= 1 or len(sources) <= 1:
-        yield from judge_in_process(sources, settings, options)
+        yield from judge_in_process(sources, settings, options, moderator)
         return
     # spawn, not fork: onnxruntime's and jieba's threads do not survive a fork.
     pool = ProcessPoolExecutor(
@@ -229,10 +238,12 @@ def run_audit(
     settings: Settings | None = None,
     on_start: Callable[[list[Source], list[Source]], None] | None = None,
     on_result: OnResult | None = None,
+    moderator: Moderator | None = None,
 ) -> AuditRun:
     """Audit every transcript under `paths` into `out`; raises readers.InputError for bad paths.
 
-    `on_start(all, todo)` and `on_result(source, report)` let a caller show progress.
+    `on_start(all, todo)` and `on_result(source, report)` let a caller show progress. A
+    `moderator` already built with the same settings is used when the run stays in this process.
     """
     from moderation.audit import report as reporting
 
@@ -258,7 +269,9 @@ def run_audit(
         judged = (
             judge_ray(todo, settings, options, workers=workers)
             if engine == "ray"
-            else judge_local(todo, settings, options, workers=workers or os.cpu_count() or 1)
+            else judge_local(
+                todo, settings, options, workers=workers or os.cpu_count() or 1, moderator=moderator
+            )
         )
         try:
             for source, report in judged:

@@ -22,6 +22,7 @@ from rich.progress import (
 from moderation.audit.judge import AuditOptions
 from moderation.audit.readers import InputError, Source, discover
 from moderation.cli.common import add_layers_option, parse_layers
+from moderation.engine import Moderator
 from moderation.settings import Settings
 from moderation.types import Layer
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     except InputError as exc:
         raise CliError(str(exc)) from None
     base = Settings()
-    _preflight(layers, base)
+    moderator = _preflight(layers, base)
     options = AuditOptions(
         layers=layers,
         window_segments=base.stream_window_segments,
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 settings=base,
                 on_start=progress.start_run,
                 on_result=progress.advance,
+                moderator=moderator,
             )
     except InputError as exc:
         raise CliError(str(exc)) from None
@@ -110,14 +112,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _preflight(layers: frozenset[Layer] | None, base: Settings) -> None:
-    """Fail before any work when the packs or the model cannot load (workers would all fail)."""
+def _preflight(layers: frozenset[Layer] | None, base: Settings) -> Moderator:
+    """Fail before any work when the packs or the model cannot load (workers would all fail);
+    a run in this process then uses this moderator."""
     from moderation.audit.run import settings_for
     from moderation.cli.main import CliError
     from moderation.engine import build_moderator
 
     try:
-        build_moderator(settings_for(layers, base))
+        return build_moderator(settings_for(layers, base))
     except (OSError, ValueError, ImportError) as exc:  # PackError, RulesetError, ModelLoadError
         hint = "" if layers == frozenset({Layer.RULES}) else " (run `make model`, or pass --layers rules)"
         raise CliError(f"cannot build the moderator: {exc}{hint}") from None
