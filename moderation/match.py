@@ -45,7 +45,8 @@ _QUOTE_FRAMES = tuple(
     (
         "有人问 问我 弹幕问 粉丝问 家人问 宝宝问 有人说 有的说 有的主播 别的主播 别人说 "
         "别家说 人家说 网上说 冒充 骗子 有人发 让我加 说让我 号称 所谓 谣言 不是说 问这个 "
-        "问能不能 问能 问可不可以 问是不是 问会不会 里问 在问 别的直播间 别家直播间 诱导 自称"
+        "问能不能 问能 问可不可以 问是不是 问会不会 里问 在问 别的直播间 别家直播间 诱导 自称 "
+        "评论区发 评论区有人 弹幕发 公屏发 有人在"
     ).split()
 )
 # What comes after a phrase and takes it back (全网最低这种话我不说, …千万别信).
@@ -54,7 +55,8 @@ _AFTER_REFUSALS = tuple(
         "这种话 这话 这么说 这样说 这种说法 不敢说 不让说 我不说 不敢讲 不能讲 "
         "不能用 违禁 广告法 骗人 都是骗 是假的 别信 千万别 不要信 不靠谱 智商税 不加啊 "
         "不加的 不加哈 我不加 不会加 忽悠 没这回事 夸大 不存在的 是违规 违规的 踢一下 "
-        "踢了 拉黑 不加 没关系 不是让你 是型号 瞎扯 瞎说 胡说 扯淡 乱说 上当 请勿"
+        "踢了 拉黑 不加 没关系 不是让你 是型号 瞎扯 瞎说 胡说 扯淡 乱说 上当 请勿 房管 举报 "
+        "夸张"
     ).split()
 )
 
@@ -194,22 +196,25 @@ def _off_boundary(
         return None  # nothing a word could be made of on either side
     w_start = max(0, o_start - _BOUNDARY_WINDOW)
     w_end = min(len(original), o_end + _BOUNDARY_WINDOW)
-    bounds = _token_bounds(ruleset.tokenizer, original[w_start:w_end])
-    if o_start - w_start not in bounds or o_end - w_start not in bounds:
-        return f"{original[o_start:o_end]!r} is part of a longer word"
+    start, end = o_start - w_start, o_end - w_start
+    for t_start, t_end in _token_spans(ruleset.tokenizer, original[w_start:w_end]):
+        # Only a longer word that swallows the whole term counts (第一次, 治愈系); a token that
+        # straddles one edge (快手|上 cut as 快|手上) is jieba's ambiguity, not a different word.
+        if t_start <= start and end <= t_end and t_end - t_start > end - start:
+            return f"{original[o_start:o_end]!r} is part of the word {original[w_start + t_start : w_start + t_end]!r}"
     return None
 
 
 @lru_cache(maxsize=8192)
-def _token_bounds(tokenizer: Any, window: str) -> frozenset[int]:
-    """Offsets in `window` where jieba puts a word boundary. Streamers repeat themselves, so the
-    same few windows come back again and again."""
-    bounds = {0}
+def _token_spans(tokenizer: Any, window: str) -> tuple[tuple[int, int], ...]:
+    """jieba's words in `window` as (start, end). Streamers repeat themselves, so the same few
+    windows come back again and again."""
+    spans = []
     pos = 0
     for token in tokenizer.cut(window, HMM=False):
+        spans.append((pos, pos + len(token)))
         pos += len(token)
-        bounds.add(pos)
-    return frozenset(bounds)
+    return tuple(spans)
 
 
 def _is_cjk(ch: str) -> bool:
