@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from moderation.audit.readers import Cue, Source, StreamMeta, Transcript, TranscriptError, parse, read_bytes
+from moderation.audit.readers import Cue, Source, StreamMeta, Transcript, TranscriptError, decompress, parse
 from moderation.engine import CheckItem, Moderator
 from moderation.reminders import reminders_for
 from moderation.ruleset.schema import Rule
@@ -41,39 +41,30 @@ class AuditOptions:
 
 
 def audit_source(
-    moderator: Moderator, source: Source, options: AuditOptions, data: bytes | None = None
+    moderator: Moderator,
+    source: Source,
+    options: AuditOptions,
+    data: bytes | None = None,
+    *,
+    read_error: str | None = None,
 ) -> dict[str, Any]:
     """A stream's report (JSON-ready); unreadable files become a report with an error, never raise.
 
-    `data` is the file's raw bytes when they were read elsewhere (a Ray driver); else the file
-    is read here.
+    `data` is the file's raw bytes when they were read elsewhere (a Ray driver), `read_error`
+    why reading them there failed; otherwise the file is read here.
     """
+    if read_error is not None:
+        return stream_report(moderator, source, options, None, [], errors=[read_error])
     try:
-        raw = (
-            read_bytes(source.path, compressed=source.compressed)
-            if data is None
-            else _decompress(data, source)
-        )
-        transcript = parse(raw, source.format)
+        raw = data if data is not None else source.path.read_bytes()
+        transcript = parse(decompress(raw, compressed=source.compressed), source.format)
     except (TranscriptError, OSError) as exc:
-        return stream_report(moderator, source, options, None, [], errors=[_describe(exc)])
+        return stream_report(moderator, source, options, None, [], errors=[describe_error(exc)])
     findings = audit_transcript(moderator, transcript, category=source.meta.category, options=options)
     return stream_report(moderator, source, options, transcript, findings, errors=list(transcript.problems))
 
 
-def _decompress(data: bytes, source: Source) -> bytes:
-    import gzip
-    import zlib
-
-    if source.compressed or data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise TranscriptError(f"corrupt gzip data: {exc}") from None
-    return data
-
-
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return f"cannot read: {exc.strerror}"
     return str(exc)

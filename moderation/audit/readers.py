@@ -283,14 +283,18 @@ def _looks_like_chinese(text: str) -> bool:
     return not text or rare / len(text) <= 0.1
 
 
-def read_bytes(path: Path, *, compressed: bool) -> bytes:
-    raw = path.read_bytes()
+def decompress(raw: bytes, *, compressed: bool) -> bytes:
+    """Gunzip when the name says `.gz` or the bytes start with gzip's magic number."""
     if compressed or raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise TranscriptError(f"corrupt gzip data: {exc}") from None
     return raw
+
+
+def read_bytes(path: Path, *, compressed: bool) -> bytes:
+    return decompress(path.read_bytes(), compressed=compressed)
 
 
 def parse(data: bytes, fmt: str) -> Transcript:

@@ -18,7 +18,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moderation.audit.judge import AuditOptions, audit_source
+from moderation.audit.judge import AuditOptions, audit_source, describe_error
 from moderation.audit.readers import Source, discover
 from moderation.settings import Settings
 from moderation.types import Layer
@@ -181,8 +181,8 @@ class AuditActor:
         self.moderator = build_moderator(Settings(**settings))
         self.options = options
 
-    def judge(self, source: Source, data: bytes | None) -> dict[str, Any]:
-        return audit_source(self.moderator, source, self.options, data)
+    def judge(self, source: Source, data: bytes | None, read_error: str | None) -> dict[str, Any]:
+        return audit_source(self.moderator, source, self.options, data, read_error=read_error)
 
 
 def judge_ray(
@@ -210,10 +210,9 @@ def judge_ray(
 
         def submit(actor: Any, source: Source) -> Any:
             try:
-                data = source.path.read_bytes()
-            except OSError:
-                data = None  # the actor reports the read error in the stream's summary row
-            return actor.judge.remote(source, data)
+                return actor.judge.remote(source, source.path.read_bytes(), None)
+            except OSError as exc:  # reported in the stream's summary row, like any unreadable file
+                return actor.judge.remote(source, None, describe_error(exc))
 
         for report in pool.map_unordered(submit, sorted(sources, key=lambda s: -s.size)):
             yield by_name[report["stream"]], report
