@@ -141,7 +141,7 @@ class Server:
         import httpx
 
         response = httpx.post(self.base + "/v1/moderate", json={"text": text, "layers": ["rules"]}, timeout=5)
-        response.raise_for_status()
+        assert response.status_code == 200, f"/v1/moderate answered {response.status_code}: {response.text}"
         return response.json()
 
     def wait_for(self, text: str, predicate: Any, *, timeout: float) -> float:
