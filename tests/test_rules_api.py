@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from rulestore_support import SMALL_RULES, db_url  # noqa: F401  (db_url is a fixture)
 
 from moderation.api.app import create_app
+from moderation.engine import Moderator, build_moderator
 from moderation.ruleset import store
 from moderation.ruleset.packs import dump_packs
 from moderation.settings import Settings
@@ -35,9 +36,15 @@ class Api:
         return self.client.request(method, path, headers=headers, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def moderator(tmp_path_factory: pytest.TempPathFactory) -> Moderator:
+    # Built once: each app's store watcher swaps its own published version in on start.
+    return build_moderator(make_settings(tmp_path_factory.mktemp("packs"), "sqlite://"))
+
+
 @pytest.fixture
-def api(tmp_path: Path, db_url: str) -> Iterator[Api]:  # noqa: F811
-    app = create_app(make_settings(tmp_path, db_url))
+def api(tmp_path: Path, db_url: str, moderator: Moderator) -> Iterator[Api]:  # noqa: F811
+    app = create_app(make_settings(tmp_path, db_url), moderator=moderator)
     with TestClient(app) as client:
         sessions = app.state.rule_watcher.sessions
         with sessions() as s:
