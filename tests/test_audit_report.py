@@ -34,6 +34,15 @@ def test_report_is_self_contained_and_escaped(report: Path) -> None:
     assert "<mark>根治</mark>" in page and "<mark>加我微信</mark>" in page
 
 
+def test_clean_streams_are_listed_by_name_only(tmp_path: Path) -> None:
+    write(tmp_path / "in" / "clean.txt", "大家好 点点关注\n")
+    write(tmp_path / "in" / "flagged.txt", "全网最低价\n")
+    run_audit([tmp_path / "in"], tmp_path / "out", options=OPTIONS, settings=settings())
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert page.count("<section class='stream'") == 1
+    assert "<summary>1 场未发现问题</summary><ul><li>clean.txt</li></ul>" in page
+
+
 def test_empty_report_renders() -> None:
     page = report_html([])
     assert "<b>0</b><span>问题总数</span>" in page

@@ -278,7 +278,8 @@ def _finding(
         "text": sentence[local[0] : local[1]],
         "cues": [c.number for c in held],
         "rule": main.rule,
-        "category": main.category.value,
+        # A model-only hit names its label but no finer category; a rule on the same words does.
+        "category": next((h.category.value for h in (main, *span.hits) if h.category is not None), None),
         "severity": main.severity.value,
         "action": span.action.value,
         "source": main.source.value,

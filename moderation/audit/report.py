@@ -241,10 +241,18 @@ def report_html(reports: Sequence[dict[str, Any]]) -> str:
             for r in reports
         }
     )
-    sections, index = [], 0
+    sections, clean, index = [], [], 0
     for report in reports:
+        if not report["findings"] and not report.get("errors"):
+            clean.append(report["stream"])  # listed by name only: a day's archive is mostly clean
+            continue
         sections.append(_stream_html(report, index))
         index += len(report["findings"])
+    if clean:
+        names = "".join(f"<li>{escape(name)}</li>" for name in clean)
+        sections.append(
+            f"<details class='clean'><summary>{len(clean)} 场未发现问题</summary><ul>{names}</ul></details>"
+        )
     cards = [
         ("streams", "直播场次", t["streams"]),
         ("hours", "时长（小时）", t["hours"]),
@@ -296,6 +304,7 @@ th,td{border-bottom:1px solid #e5e7eb;padding:6px 10px;text-align:left}th{backgr
 .reminder{font-size:13px;background:#f0fdf4;border-radius:6px;padding:6px 8px;color:#14532d}
 .sent{display:inline-block;margin-right:6px;font-size:11px;border:1px solid #86efac;border-radius:4px;padding:0 4px}
 .suggestion,.basis{color:#166534;font-size:12px}
+.clean{background:#fff;border-radius:8px;padding:10px 16px;color:#555}
 [hidden]{display:none!important}
 """
 

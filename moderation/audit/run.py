@@ -217,7 +217,7 @@ def judge_ray(
         for report in pool.map_unordered(submit, sorted(sources, key=lambda s: -s.size)):
             yield by_name[report["stream"]], report
         for actor in actors:
-            ray.kill(actor)
+            ray.kill(actor)  # type: ignore[arg-type]
     finally:
         if started:
             ray.shutdown()
