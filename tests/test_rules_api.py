@@ -145,15 +145,20 @@ def test_search_by_term_label_and_category(api: Api) -> None:
     assert ids("q=没有这个词") == []
 
 
-def test_dry_run_shows_new_lost_and_changed_with_sentences(api: Api) -> None:
+def test_dry_run_shows_new_lost_and_changed_with_sentences(api: Api, tmp_path: Path) -> None:
     api("PUT", "/v1/rules/contact.wechat", json=wechat_with(api, "卫星号"))
     best = api("GET", "/v1/rules/absolute.best").json()
     api("PUT", "/v1/rules/absolute.best", json=best | {"terms": ["全网最好"]})  # 史上最低 dropped
+    findings = tmp_path / "data" / "audits" / "2026-11-20" / "findings.jsonl"
+    findings.parent.mkdir(parents=True)
+    findings.write_text('{"stream": "a.srt", "text": "主页有卫星号", "labels": ["diversion"]}\n{"half', encoding="utf-8")
     report = api("POST", "/v1/rules/dry-run", as_="reviewer", json={"sentences": ["私聊我要卫星号"]}).json()
     assert report["published"] == "v1" and report["draft"].startswith("draft-")
     new = {(n["sentence"], n["hit"]["text"], n["hit"]["rule"]) for n in report["new_hits"]}
     assert ("私聊我要卫星号", "卫星号", "contact.wechat") in new  # from the request
     assert ("V我一下，给你发卫星号", "卫星号", "contact.wechat") in new  # from the sample corpus
+    assert ("主页有卫星号", "卫星号", "contact.wechat") in new  # from a recent audit
+    assert {n["from"] for n in report["new_hits"]} == {"request", "sample", "audit"}
     lost = {(n["sentence"], n["hit"]["text"]) for n in report["lost_hits"]}
     assert lost == {("史上最低价，错过今天再等一年", "史上最低")}
     changed = {(c["sentence"], c["before"], c["after"]) for c in report["changed_actions"]}

@@ -178,15 +178,16 @@ def audit_sentences(data_dir: Path, *, limit: int = MAX_AUDIT_SENTENCES) -> list
     files = sorted(data_dir.rglob("findings.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True)
     seen: dict[str, Sentence] = {}
     for path in files:
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                text = json.loads(line).get("text")
-            except (json.JSONDecodeError, AttributeError):
-                continue  # a half-written last line of a running audit
-            if isinstance(text, str) and text.strip() and text not in seen:
-                seen[text] = Sentence(text, source="audit")
-                if len(seen) >= limit:
-                    return list(seen.values())
+        with path.open(encoding="utf-8", errors="replace") as lines:  # findings files can be large
+            for line in lines:
+                try:
+                    text = json.loads(line).get("text")
+                except (json.JSONDecodeError, AttributeError):
+                    continue  # a half-written last line of a running audit
+                if isinstance(text, str) and text.strip() and text not in seen:
+                    seen[text] = Sentence(text, source="audit")
+                    if len(seen) >= limit:
+                        return list(seen.values())
     return list(seen.values())
 
 
