@@ -120,6 +120,19 @@ def test_resume_judges_again_a_stream_whose_file_changed(archive: Path, tmp_path
     assert [f["text"] for f in toy] == ["加我微信"]
 
 
+def test_resume_judges_again_what_an_older_ruleset_judged(archive: Path, tmp_path: Path) -> None:
+    from moderation.engine import build_moderator
+
+    out = tmp_path / "out"
+    audit(archive, out)
+    for path in (out / STREAMS_DIR).glob("*.json"):
+        path.write_text(
+            path.read_text(encoding="utf-8").replace('"ruleset_version": "', '"ruleset_version": "old')
+        )
+    run = audit(archive, out, resume=True, moderator=build_moderator(settings()))
+    assert (run.reused, run.judged) == (0, 6)
+
+
 def test_a_fresh_run_forgets_old_results(archive: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     audit(archive, out)

@@ -71,8 +71,11 @@ def save_report(out: Path, report: dict[str, Any]) -> None:
     write_atomic(result_path(out, report["stream"]), json.dumps(report, ensure_ascii=False))
 
 
-def load_finished(out: Path, source: Source, options: AuditOptions) -> dict[str, Any] | None:
-    """A finished result for this stream, if it was made from the same bytes with the same options."""
+def load_finished(
+    out: Path, source: Source, options: AuditOptions, *, ruleset_version: str | None = None
+) -> dict[str, Any] | None:
+    """A finished result for this stream, if it was made from the same bytes with the same options
+    (and, when given, the same ruleset: a run resumed after a publish must not mix two)."""
     path = result_path(out, source.name)
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
@@ -82,6 +85,7 @@ def load_finished(out: Path, source: Source, options: AuditOptions) -> dict[str,
         report.get("stream") == source.name
         and report.get("fingerprint") == source.fingerprint
         and report.get("options") == options.to_dict()
+        and (ruleset_version is None or report.get("ruleset_version") == ruleset_version)
     )
     return report if same else None
 
@@ -254,7 +258,9 @@ def run_audit(
     finished: dict[str, dict[str, Any]] = {}
     if resume:
         for source in sources:
-            done = load_finished(out, source, options)
+            done = load_finished(
+                out, source, options, ruleset_version=moderator.ruleset_version if moderator else None
+            )
             if done is not None:
                 finished[source.name] = done
     todo = [s for s in sources if s.name not in finished]
