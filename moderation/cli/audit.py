@@ -26,6 +26,8 @@ from moderation.engine import Moderator
 from moderation.settings import Settings
 from moderation.types import Layer
 
+BYTES_PER_WORKER = 1_000_000
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -42,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", required=True, type=Path, metavar="DIR", help="where the results and the report go"
     )
     p.add_argument(
-        "--workers", type=int, default=None, help="worker processes or Ray actors (default: all cores)"
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes or Ray actors (default: all cores, fewer for small inputs)",
     )
     p.add_argument(
         "--engine", choices=("local", "ray"), default="local", help="local processes, or Ray at RAY_ADDRESS"
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out {args.out}: exists and is not a directory")
     try:  # cheap, and every mistake in the paths is reported before the model loads
-        discover(args.paths, exclude=[args.out])
+        sources = discover(args.paths, exclude=[args.out])
     except InputError as exc:
         raise CliError(str(exc)) from None
     base = Settings()
@@ -89,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
                 args.out,
                 options=options,
                 engine=args.engine,
-                workers=args.workers if args.workers is not None or args.engine == "ray" else os.cpu_count(),
+                workers=args.workers
+                if args.workers is not None or args.engine == "ray"
+                else _default_workers(sources),
                 resume=args.resume,
                 settings=base,
                 on_start=progress.start_run,
@@ -110,6 +117,13 @@ def run(args: argparse.Namespace) -> int:
     if args.expected is not None:
         print(format_comparison(compare_files(result.files["findings"], args.expected)))
     return 0
+
+
+def _default_workers(sources: list[Source]) -> int:
+    """All cores, but not more processes than the input is worth: a worker takes seconds to load
+    the rules and the model, about what it needs to audit a megabyte of transcripts."""
+    total = sum(s.size for s in sources)
+    return max(1, min(os.cpu_count() or 1, -(-total // BYTES_PER_WORKER)))
 
 
 def _preflight(layers: frozenset[Layer] | None, base: Settings) -> Moderator:
