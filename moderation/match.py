@@ -197,11 +197,17 @@ def _off_boundary(
     w_start = max(0, o_start - _BOUNDARY_WINDOW)
     w_end = min(len(original), o_end + _BOUNDARY_WINDOW)
     start, end = o_start - w_start, o_end - w_start
+    crossed_start = crossed_end = False
     for t_start, t_end in _token_spans(ruleset.tokenizer, original[w_start:w_end]):
-        # Only a longer word that swallows the whole term counts (第一次, 治愈系); a token that
-        # straddles one edge (快手|上 cut as 快|手上) is jieba's ambiguity, not a different word.
+        word = original[w_start + t_start : w_start + t_end]
         if t_start <= start and end <= t_end and t_end - t_start > end - start:
-            return f"{original[o_start:o_end]!r} is part of the word {original[w_start + t_start : w_start + t_end]!r}"
+            return f"{original[o_start:o_end]!r} is part of the word {word!r}"  # 第一次, 治愈系
+        crossed_start = crossed_start or t_start < start < t_end
+        crossed_end = crossed_end or t_start < end < t_end
+    # Words straddling both edges (国家、我们 read as 家我) leave the term no word of its own; one
+    # straddled edge (快手|上 cut as 快|手上) is jieba's ambiguity, and the term stands.
+    if crossed_start and crossed_end:
+        return f"{original[o_start:o_end]!r} straddles two other words"
     return None
 
 

@@ -56,6 +56,13 @@ CASES = [
     ("詳情請加微信", C, "other", [("contact_wechat.word", DIV, 3, 6)]),
     ("🛰️号在简介", T, "other", [("contact_wechat.slang", DIV, 0, 3)]),
     ("你把你V发评论区", T, "apparel", [("private_deal.ask_contact", DIV, 1, 5)]),
+    # ASR mis-hearings
+    ("要实拍的家我 我发你", T, "apparel", [("private_deal.add_first", DIV, 4, 6)]),
+    ("家人门 加我为信", T, "other", [("contact_wechat.word", DIV, 4, 8)]),
+    ("大家我跟你们说 这个是新款", T, "apparel", []),
+    ("我们的国家、我们的民族", T, "other", []),
+    # a jieba cut across one edge keeps the term (快|手上)
+    ("快手上也能找到我", T, "other", [("contact_other.platforms", DIV, 0, 2)]),
     # numbers in disguise
     ("扣扣 幺二三四五六七八", T, "other", [("contact_qq.number", DIV, 0, 11)]),
     ("电话 幺三八 一二三四 五六七八", T, "other", [("contact_phone.number", DIV, 3, 16)]),
