@@ -1,6 +1,6 @@
 """Shared by the rule-store tests: a fresh SQLite file or PostgreSQL schema per test, small rules.
 
-Imported by test modules (`from rulestore_support import db_url`), so the fixtures are explicit.
+The `db_url` fixture lives in `rulestore_fixtures.py`, which test modules load as a plugin.
 """
 
 from __future__ import annotations
@@ -52,14 +52,6 @@ def pg_schema_url() -> Iterator[str]:
         engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        yield from pg_schema_url()
-
-
 def rule(rule_id: str, terms: list[str], **fields: Any) -> Rule:
     """A small valid rule; label and category follow the id's pack unless given."""
     defaults: dict[str, Any] = {
@@ -70,8 +62,12 @@ def rule(rule_id: str, terms: list[str], **fields: Any) -> Rule:
         "suggestion": "可以说“很受欢迎”。",
     }
     if rule_id.startswith("contact."):
-        defaults |= {"label": "diversion", "category": "contact_wechat",
-                     "basis": "平台站外交易规则", "reminder": "主播您好，请不要引导家人们去站外联系。"}
+        defaults |= {
+            "label": "diversion",
+            "category": "contact_wechat",
+            "basis": "平台站外交易规则",
+            "reminder": "主播您好，请不要引导家人们去站外联系。",
+        }
     return Rule.model_validate(defaults | fields | {"id": rule_id, "terms": terms})
 
 
@@ -107,9 +103,23 @@ class Server:
             "MODERATION_RELOAD_POLL_SECONDS": str(poll_seconds),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moderation", "serve", "--port", str(self.port), "--db", url,
-             "--rules-only", "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "moderation",
+                "serve",
+                "--port",
+                str(self.port),
+                "--db",
+                url,
+                "--rules-only",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -120,7 +130,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read() if self.process.stderr else ''}")
+                raise RuntimeError(
+                    f"server exited: {self.process.stderr.read() if self.process.stderr else ''}"
+                )
             try:
                 if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
                     return

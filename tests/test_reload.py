@@ -13,13 +13,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from rulestore_support import SMALL_RULES, Server, db_url, free_port, pg_schema_url  # noqa: F401
+from rulestore_support import SMALL_RULES, Server, free_port, pg_schema_url
 
 from moderation.ruleset import store
 from moderation.ruleset.live import LiveRuleset
 from moderation.ruleset.packs import dump_packs
 from moderation.ruleset.reload import RulesetWatcher
 from moderation.ruleset.workflow import compile_checked, publish
+
+# db_url: a fresh SQLite file, and a fresh PostgreSQL schema.
+pytest_plugins = ["rulestore_fixtures"]
 
 pytestmark = pytest.mark.slow
 NEW_TERM_SENTENCE = "想要内部价的 去卫星号找我"
@@ -42,7 +45,9 @@ def packs(tmp_path: Path) -> Path:
     return tmp_path / "packs"
 
 
-def test_publish_in_another_process_is_live_within_2_seconds(db_url: str, packs: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_publish_in_another_process_is_live_within_2_seconds(
+    db_url: str, packs: Path, tmp_path: Path
+) -> None:
     # Two servers start at once on an empty store: one migrates and seeds, the other waits.
     servers = [Server(url=db_url, rules_dir=packs, data_dir=tmp_path) for _ in range(2)]
     try:
@@ -145,11 +150,15 @@ def test_store_outage_keeps_scoring_and_readyz_says_so(pg_url: str, packs: Path,
 
         proxy.stop()
         deadline = time.monotonic() + 10
-        while (ready := httpx.get(server.base + "/readyz")).status_code == 200 and time.monotonic() < deadline:
+        while (
+            ready := httpx.get(server.base + "/readyz")
+        ).status_code == 200 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert ready.status_code == 503
         check = next(c for c in ready.json()["checks"] if c["name"] == "rule_store")
-        assert "store unreachable" in check["detail"] and "scoring continues with ruleset v2" in check["detail"]
+        assert (
+            "store unreachable" in check["detail"] and "scoring continues with ruleset v2" in check["detail"]
+        )
         # scoring goes on with the last good ruleset
         result = server.moderate(NEW_TERM_SENTENCE)
         assert flagged(result) and result["ruleset_version"] == "v2"
@@ -168,7 +177,9 @@ def test_store_outage_keeps_scoring_and_readyz_says_so(pg_url: str, packs: Path,
         proxy.stop()
 
 
-def test_watcher_keeps_the_last_good_ruleset_when_the_sqlite_store_vanishes(packs: Path, tmp_path: Path) -> None:
+def test_watcher_keeps_the_last_good_ruleset_when_the_sqlite_store_vanishes(
+    packs: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "store"
     url = f"sqlite:///{folder / 'rules.db'}"
     live = LiveRuleset(compile_checked(SMALL_RULES, version="shipped"))

@@ -73,8 +73,11 @@ def test_reviewer_adds_a_term_and_it_is_live_within_2_seconds(
     # A reviewer once typed a script tag as a term; it must show as text and never run.
     headers = {"Authorization": f"Bearer {token}"}
     best = httpx.get(f"{server.base}/v1/rules/absolute.best", headers=headers).json()
-    put = httpx.put(f"{server.base}/v1/rules/absolute.best", headers=headers,
-                    json=best | {"terms": [*best["terms"], SCRIPT_TERM]})
+    put = httpx.put(
+        f"{server.base}/v1/rules/absolute.best",
+        headers=headers,
+        json=best | {"terms": [*best["terms"], SCRIPT_TERM]},
+    )
     assert put.status_code == 200, put.text
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
@@ -136,7 +139,9 @@ def test_reviewer_adds_a_term_and_it_is_live_within_2_seconds(
     assert page.evaluate("window.__pwned") is None
 
 
-def test_a_reviewer_cannot_publish_from_the_page(server: Server, browser_page, store_dir: Path, capsys) -> None:
+def test_a_reviewer_cannot_publish_from_the_page(
+    server: Server, browser_page, store_dir: Path, capsys
+) -> None:
     page = browser_page
     token = add_user(f"sqlite:///{store_dir / 'store.db'}", "reviewer", capsys)
     page.goto(f"{server.base}/review")

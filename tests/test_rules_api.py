@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from rulestore_support import SMALL_RULES, db_url  # noqa: F401  (db_url is a fixture)
+from rulestore_support import SMALL_RULES
 
 from moderation.api.app import create_app
 from moderation.engine import Moderator, build_moderator
@@ -16,13 +16,17 @@ from moderation.ruleset import store
 from moderation.ruleset.packs import dump_packs
 from moderation.settings import Settings
 
+# db_url: a fresh SQLite file, and a fresh PostgreSQL schema.
+pytest_plugins = ["rulestore_fixtures"]
+
 
 def make_settings(tmp_path: Path, url: str) -> Settings:
     packs = tmp_path / "packs"
     if not packs.exists():
         dump_packs(SMALL_RULES, packs)
-    return Settings(rules_dir=packs, rules_only=True, db_url=url, data_dir=tmp_path / "data",
-                    reload_poll_seconds=0.2)
+    return Settings(
+        rules_dir=packs, rules_only=True, db_url=url, data_dir=tmp_path / "data", reload_poll_seconds=0.2
+    )
 
 
 class Api:
@@ -43,12 +47,14 @@ def moderator(tmp_path_factory: pytest.TempPathFactory) -> Moderator:
 
 
 @pytest.fixture
-def api(tmp_path: Path, db_url: str, moderator: Moderator) -> Iterator[Api]:  # noqa: F811
+def api(tmp_path: Path, db_url: str, moderator: Moderator) -> Iterator[Api]:
     app = create_app(make_settings(tmp_path, db_url), moderator=moderator)
     with TestClient(app) as client:
         sessions = app.state.rule_watcher.sessions
         with sessions() as s:
-            tokens = {role.value: store.add_user(s, name=f"{role.value}-li", role=role) for role in store.Role}
+            tokens = {
+                role.value: store.add_user(s, name=f"{role.value}-li", role=role) for role in store.Role
+            }
         yield Api(client, tokens)
 
 
@@ -68,14 +74,23 @@ def test_tokens_and_roles(api: Api) -> None:
     assert api("GET", "/v1/rules", as_=None, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert api("GET", "/v1/rules", as_=None, headers={"Authorization": "Basic abc"}).status_code == 401
     assert api("GET", "/v1/rules/whoami", as_="reviewer").json() == {
-        "name": "reviewer-li", "role": "reviewer", "may_publish": False}
+        "name": "reviewer-li",
+        "role": "reviewer",
+        "may_publish": False,
+    }
     # a reviewer drafts but may not publish or roll back
-    assert api("PUT", "/v1/rules/contact.wechat", as_="reviewer", json=wechat_with(api, "卫星号")).status_code == 200
+    assert (
+        api("PUT", "/v1/rules/contact.wechat", as_="reviewer", json=wechat_with(api, "卫星号")).status_code
+        == 200
+    )
     refused = api("POST", "/v1/rules/publish", as_="reviewer", json={"message": "加 卫星号"})
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "forbidden"
     assert api("POST", "/v1/rules/rollback/1", as_="reviewer").status_code == 403
-    assert api("POST", "/v1/rules/publish", as_="publisher", json={"message": "加 卫星号"}).json()["version"] == 2
+    assert (
+        api("POST", "/v1/rules/publish", as_="publisher", json={"message": "加 卫星号"}).json()["version"]
+        == 2
+    )
     assert api("POST", "/v1/rules/rollback/1", as_="admin").json()["version"] == 3
 
 
@@ -83,23 +98,44 @@ def test_tokens_and_roles(api: Api) -> None:
     ("method", "path", "change", "message"),
     [
         # a pattern RE2 rejects
-        ("PUT", "/v1/rules/absolute.best", {"patterns": ["最(?=好)"]},
-         "rule absolute.best: pattern '最(?=好)' does not compile under RE2"),
+        (
+            "PUT",
+            "/v1/rules/absolute.best",
+            {"patterns": ["最(?=好)"]},
+            "rule absolute.best: pattern '最(?=好)' does not compile under RE2",
+        ),
         # a term another rule already has
-        ("PUT", "/v1/rules/absolute.best", {"terms": ["全网最好", "绿泡泡"]},
-         "rule absolute.best: term '绿泡泡' duplicates a term of rule contact.wechat"),
+        (
+            "PUT",
+            "/v1/rules/absolute.best",
+            {"terms": ["全网最好", "绿泡泡"]},
+            "rule absolute.best: term '绿泡泡' duplicates a term of rule contact.wechat",
+        ),
         # an exception that swallows its own term
-        ("PUT", "/v1/rules/absolute.best", {"exceptions": ["全网"]},
-         "rule absolute.best: exception '全网' lies inside its term '全网最好'"),
+        (
+            "PUT",
+            "/v1/rules/absolute.best",
+            {"exceptions": ["全网"]},
+            "rule absolute.best: exception '全网' lies inside its term '全网最好'",
+        ),
         # no reminder
         ("PUT", "/v1/rules/absolute.best", {"reminder": ""}, "rule absolute.best: reminder:"),
         # a category of the other label
-        ("PUT", "/v1/rules/absolute.best", {"category": "contact_qq"},
-         "rule absolute.best: category contact_qq belongs to label diversion"),
+        (
+            "PUT",
+            "/v1/rules/absolute.best",
+            {"category": "contact_qq"},
+            "rule absolute.best: category contact_qq belongs to label diversion",
+        ),
         # the URL and the body disagree
         ("PUT", "/v1/rules/absolute.best", {"id": "absolute.other"}, "rule absolute.best: the body's id"),
         # a new rule with an unknown category
-        ("POST", "/v1/rules", {"id": "absolute.new", "category": "superlative"}, "rule absolute.new: category:"),
+        (
+            "POST",
+            "/v1/rules",
+            {"id": "absolute.new", "category": "superlative"},
+            "rule absolute.new: category:",
+        ),
     ],
 )
 def test_validation_errors_are_422_and_name_the_rule(api: Api, method, path, change, message) -> None:
@@ -113,15 +149,20 @@ def test_validation_errors_are_422_and_name_the_rule(api: Api, method, path, cha
 
 def test_unknown_rule_and_version_are_404(api: Api) -> None:
     assert api("GET", "/v1/rules/no.such").json()["error"] == {
-        "code": "rule_not_found", "message": "rule no.such: not in the draft"}
+        "code": "rule_not_found",
+        "message": "rule no.such: not in the draft",
+    }
     assert api("POST", "/v1/rules/rollback/42").status_code == 404
     assert api("GET", "/v1/rules/versions/42").status_code == 404
 
 
 def test_every_change_is_in_the_audit_log(api: Api) -> None:
     api("PUT", "/v1/rules/contact.wechat?reason=新黑话", as_="reviewer", json=wechat_with(api, "卫星号"))
-    new = api("GET", "/v1/rules/absolute.best").json() | {"id": "absolute.first", "terms": ["行业第一"],
-                                                          "exceptions": []}
+    new = api("GET", "/v1/rules/absolute.best").json() | {
+        "id": "absolute.first",
+        "terms": ["行业第一"],
+        "exceptions": [],
+    }
     assert api("POST", "/v1/rules?reason=补充", json=new).status_code == 201
     assert api("DELETE", "/v1/rules/absolute.first").status_code == 204
     api("POST", "/v1/rules/publish", as_="publisher", json={"message": "上线 卫星号"})
@@ -151,7 +192,9 @@ def test_dry_run_shows_new_lost_and_changed_with_sentences(api: Api, tmp_path: P
     api("PUT", "/v1/rules/absolute.best", json=best | {"terms": ["全网最好"]})  # 史上最低 dropped
     findings = tmp_path / "data" / "audits" / "2026-11-20" / "findings.jsonl"
     findings.parent.mkdir(parents=True)
-    findings.write_text('{"stream": "a.srt", "text": "主页有卫星号", "labels": ["diversion"]}\n{"half', encoding="utf-8")
+    findings.write_text(
+        '{"stream": "a.srt", "text": "主页有卫星号", "labels": ["diversion"]}\n{"half', encoding="utf-8"
+    )
     report = api("POST", "/v1/rules/dry-run", as_="reviewer", json={"sentences": ["私聊我要卫星号"]}).json()
     assert report["published"] == "v1" and report["draft"].startswith("draft-")
     new = {(n["sentence"], n["hit"]["text"], n["hit"]["rule"]) for n in report["new_hits"]}

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from rulestore_support import SMALL_RULES, db_url, rule  # noqa: F401  (db_url is a fixture)
+from rulestore_support import SMALL_RULES, rule
 
 from moderation.cli.main import main
 from moderation.ruleset import store
 from moderation.ruleset.packs import dump_packs, load_rules
 from moderation.ruleset.workflow import publish, rollback, validate
 
+# db_url: a fresh SQLite file, and a fresh PostgreSQL schema.
+pytest_plugins = ["rulestore_fixtures"]
+
 
 @pytest.fixture
-def sessions(db_url: str):  # noqa: F811
+def sessions(db_url: str):
     factory = store.open_store(db_url)
     with factory() as session:
         store.seed_if_empty(session, rules=SMALL_RULES)
@@ -73,7 +76,10 @@ def test_publish_then_rollback_makes_new_immutable_versions(sessions) -> None:
         assert store.draft_rules(s) == SMALL_RULES  # the draft follows the rollback
         infos = store.list_versions(s)
         assert [(i.version, i.author, i.rolled_back_from) for i in infos] == [
-            (3, "zhao", 1), (2, "zhao", None), (1, "system", None)]
+            (3, "zhao", 1),
+            (2, "zhao", None),
+            (1, "system", None),
+        ]
         assert infos[0].content_hash == infos[2].content_hash
         assert infos[0].message == "误伤太多"
         entry = store.audit_log(s)[0]
@@ -94,21 +100,27 @@ def test_users_keep_only_a_hash_of_the_token(sessions) -> None:
     ("rules", "message"),
     [
         # a term that two rules claim
-        ([rule("absolute.best", ["全网最好"]), rule("absolute.top", ["全网最好"])],
-         "rule absolute.top: term '全网最好' duplicates a term of rule absolute.best"),
+        (
+            [rule("absolute.best", ["全网最好"]), rule("absolute.top", ["全网最好"])],
+            "rule absolute.top: term '全网最好' duplicates a term of rule absolute.best",
+        ),
         # an exception that swallows its own term
-        ([rule("absolute.best", ["第一名"], exceptions=["第一"])],
-         "rule absolute.best: exception '第一' lies inside its term '第一名'"),
+        (
+            [rule("absolute.best", ["第一名"], exceptions=["第一"])],
+            "rule absolute.best: exception '第一' lies inside its term '第一名'",
+        ),
         # a pattern RE2 cannot compile (look-ahead)
-        ([rule("absolute.best", ["最好"], patterns=["最(?=好)"])],
-         "rule absolute.best: pattern '最(?=好)' does not compile under RE2"),
+        (
+            [rule("absolute.best", ["最好"], patterns=["最(?=好)"])],
+            "rule absolute.best: pattern '最(?=好)' does not compile under RE2",
+        ),
     ],
 )
 def test_validation_messages_name_the_rule(rules, message) -> None:
     assert any(p.startswith(message) for p in validate(rules)), validate(rules)
 
 
-def test_cli_users_import_export(db_url: str, tmp_path, capsys) -> None:  # noqa: F811
+def test_cli_users_import_export(db_url: str, tmp_path, capsys) -> None:
     packs = tmp_path / "packs"
     dump_packs(SMALL_RULES, packs)
     assert main(["rules", "validate", str(packs)]) == 0

@@ -37,7 +37,9 @@ def get_store_session(watcher: WatcherDep) -> Iterator[Session]:
     try:
         sessions = watcher.sessions
     except (SQLAlchemyError, OSError) as exc:
-        raise ApiError(503, "store_unavailable", f"the rule store cannot be reached: {type(exc).__name__}") from None
+        raise ApiError(
+            503, "store_unavailable", f"the rule store cannot be reached: {type(exc).__name__}"
+        ) from None
     with sessions() as session:
         yield session
 
@@ -58,7 +60,9 @@ def _principal(session: StoreDep, authorization: Annotated[str | None, Header()]
 def requires(role: Role):  # type: ignore[no-untyped-def]
     def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if not principal.role.allows(role):
-            raise ApiError(403, "forbidden", f"{principal.name} is a {principal.role.value}; this needs {role.value}")
+            raise ApiError(
+                403, "forbidden", f"{principal.name} is a {principal.role.value}; this needs {role.value}"
+            )
         return principal
 
     return check

@@ -85,7 +85,9 @@ class RulesetWatcher:
             except RulesetError as exc:
                 # Publish validates, so this means a newer code version rejects an old snapshot.
                 self._bad_version = latest
-                self._failed("invalid_version", f"version {latest} does not compile: {'; '.join(exc.problems)[:500]}")
+                self._failed(
+                    "invalid_version", f"version {latest} does not compile: {'; '.join(exc.problems)[:500]}"
+                )
                 return False
             self.live.swap(compiled)
             log.info("ruleset %s is live (%d rules)", compiled.version, len(compiled))
@@ -109,7 +111,11 @@ class RulesetWatcher:
         since = None if self.last_ok_at is None else round(time.monotonic() - self.last_ok_at, 1)
         return {
             "ready": self.problem is None and self.version is not None,
-            "store": "unreachable" if self.problem == "unreachable" else "ok" if self.store_ok else "not checked yet",
+            "store": "unreachable"
+            if self.problem == "unreachable"
+            else "ok"
+            if self.store_ok
+            else "not checked yet",
             "problem": self.problem,
             "ruleset_version": self.live.current.version,
             "store_version": self.version,

@@ -230,8 +230,14 @@ def create_rule(session: Session, *, rule: Rule, actor: str, reason: str = "") -
             raise StoreError("rule_exists", f"rule {rule.id}: already in the draft; change it with PUT")
         last = session.scalar(select(func.max(DraftRule.position))) or 0
         session.add(DraftRule(rule_id=rule.id, position=last + 1, body=rule_body(rule), updated_by=actor))
-        _audit(session, actor=actor, action="create", rule_id=rule.id, reason=reason,
-               diff={rule.id: rule_diff(None, rule_body(rule))})
+        _audit(
+            session,
+            actor=actor,
+            action="create",
+            rule_id=rule.id,
+            reason=reason,
+            diff={rule.id: rule_diff(None, rule_body(rule))},
+        )
     return rule
 
 
@@ -243,8 +249,9 @@ def update_rule(session: Session, *, rule: Rule, actor: str, reason: str = "") -
         changes = rule_diff(row.body, rule_body(rule))
         if changes:
             row.body, row.updated_by, row.updated_at = rule_body(rule), actor, _now()
-            _audit(session, actor=actor, action="update", rule_id=rule.id, reason=reason,
-                   diff={rule.id: changes})
+            _audit(
+                session, actor=actor, action="update", rule_id=rule.id, reason=reason, diff={rule.id: changes}
+            )
     return rule
 
 
@@ -253,8 +260,14 @@ def delete_rule(session: Session, *, rule_id: str, actor: str, reason: str = "")
         row = session.get(DraftRule, rule_id)
         if row is None:
             raise StoreError("rule_not_found", f"rule {rule_id}: not in the draft")
-        _audit(session, actor=actor, action="delete", rule_id=rule_id, reason=reason,
-               diff={rule_id: rule_diff(row.body, None)})
+        _audit(
+            session,
+            actor=actor,
+            action="delete",
+            rule_id=rule_id,
+            reason=reason,
+            diff={rule_id: rule_diff(row.body, None)},
+        )
         session.delete(row)
 
 
@@ -302,8 +315,9 @@ class VersionInfo:
 
 def _info(row: RuleVersion) -> VersionInfo:
     created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    return VersionInfo(row.version, row.content_hash, row.message, row.author, created,
-                       len(row.rules), row.rolled_back_from)
+    return VersionInfo(
+        row.version, row.content_hash, row.message, row.author, created, len(row.rules), row.rolled_back_from
+    )
 
 
 def latest_version(session: Session) -> int | None:
@@ -354,8 +368,9 @@ def _publish(
             rolled_back_from=rolled_back_from,
         )
     )
-    _audit(session, actor=actor, action=action, version=number, reason=message,
-           diff=ruleset_diff(before, rules))
+    _audit(
+        session, actor=actor, action=action, version=number, reason=message, diff=ruleset_diff(before, rules)
+    )
     return number
 
 
@@ -372,12 +387,14 @@ def rollback(session: Session, *, to_version: int, actor: str, message: str = ""
         rules = version_rules(session, version=to_version)
         _replace_draft(session, rules=rules, actor=actor)
         text = message or f"rollback to version {to_version}"
-        return _publish(session, rules=rules, actor=actor, message=text, action="rollback",
-                        rolled_back_from=to_version)
+        return _publish(
+            session, rules=rules, actor=actor, message=text, action="rollback", rolled_back_from=to_version
+        )
 
 
-def seed_if_empty(session: Session, *, rules: Sequence[Rule], actor: str = "system",
-                  message: str = "shipped packs") -> int | None:
+def seed_if_empty(
+    session: Session, *, rules: Sequence[Rule], actor: str = "system", message: str = "shipped packs"
+) -> int | None:
     """On first start: the shipped packs become the draft and version 1. None when not empty."""
     try:
         with _unit(session):
@@ -417,12 +434,24 @@ def sync_shipped(session: Session, *, rules: Sequence[Rule]) -> tuple[int | None
     if version_info(session, version=latest).content_hash == content_hash(rules):
         return None, f"version {latest} is the shipped packs", False
     if not only_system_edits(session):
-        return None, (f"the shipped packs differ from version {latest}, which reviewers have edited; "
-                      "their version stands (`moderation rules import DIR` publishes packs)"), True
+        return (
+            None,
+            (
+                f"the shipped packs differ from version {latest}, which reviewers have edited; "
+                "their version stands (`moderation rules import DIR` publishes packs)"
+            ),
+            True,
+        )
     with _unit(session):
         _replace_draft(session, rules=rules, actor=SYSTEM)
-        number = _publish(session, rules=rules, actor=SYSTEM, message="shipped packs updated", action="import")
-    return number, f"the shipped packs changed and nobody had edited the rules: published them as version {number}", False
+        number = _publish(
+            session, rules=rules, actor=SYSTEM, message="shipped packs updated", action="import"
+        )
+    return (
+        number,
+        f"the shipped packs changed and nobody had edited the rules: published them as version {number}",
+        False,
+    )
 
 
 def draft_differs(session: Session) -> bool:
@@ -479,8 +508,9 @@ def add_user(session: Session, *, name: str, role: Role, created_by: int | None 
     with _unit(session):
         if session.scalar(select(User).where(User.name == name)) is not None:
             raise StoreError("user_exists", f"user {name}: already exists")
-        session.add(User(name=name, role=Role(role).value, token_hash=hash_token(token),
-                         created_by=created_by))
+        session.add(
+            User(name=name, role=Role(role).value, token_hash=hash_token(token), created_by=created_by)
+        )
         _audit(session, actor="system", action="add_user", diff={"user": name, "role": Role(role).value})
     return token
 

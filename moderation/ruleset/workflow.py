@@ -196,8 +196,15 @@ def _hit_key(hit: Hit) -> tuple[str, int, int]:
 
 
 def _hit_view(hit: Hit) -> dict[str, Any]:
-    return {"rule": hit.rule, "label": hit.label.value, "category": hit.category.value if hit.category else None,
-            "start": hit.start, "end": hit.end, "text": hit.text, "source": hit.source.value}
+    return {
+        "rule": hit.rule,
+        "label": hit.label.value,
+        "category": hit.category.value if hit.category else None,
+        "start": hit.start,
+        "end": hit.end,
+        "text": hit.text,
+        "source": hit.source.value,
+    }
 
 
 @dataclass(frozen=True)
@@ -238,8 +245,12 @@ def dry_run(
 
 
 def _compare(report: DryRun, sentence: Sentence, old: Result, new: Result) -> None:
-    where = {"sentence": sentence.text, "kind": sentence.kind.value,
-             "category": sentence.category.value, "from": sentence.source}
+    where = {
+        "sentence": sentence.text,
+        "kind": sentence.kind.value,
+        "category": sentence.category.value,
+        "from": sentence.source,
+    }
     old_hits = {_hit_key(h): h for h in old.hits}
     new_hits = {_hit_key(h): h for h in new.hits}
     for key in new_hits.keys() - old_hits.keys():

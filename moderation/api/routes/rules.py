@@ -21,7 +21,9 @@ from moderation.types import Kind, Label, ProductCategory, RuleCategory
 _RESPONSES: dict[int | str, dict[str, Any]] = {code: dict(doc) for code, doc in ERRORS.items()}
 router = APIRouter(prefix="/v1/rules", tags=["rules"], responses=_RESPONSES)
 
-RuleBody = Annotated[dict[str, Any], Body(description="a rule, exactly as in a pack (id, label, category, terms, …)")]
+RuleBody = Annotated[
+    dict[str, Any], Body(description="a rule, exactly as in a pack (id, label, category, terms, …)")
+]
 Reason = Annotated[str, Query(max_length=2000, description="why (kept in the audit log)")]
 
 
@@ -46,7 +48,9 @@ class TryCreate(BaseModel):
 class DryRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     layers: Layers = None
-    sentences: list[Text] = Field(default_factory=list, max_length=500, description="extra sentences to score")
+    sentences: list[Text] = Field(
+        default_factory=list, max_length=500, description="extra sentences to score"
+    )
 
 
 def _json(rule: Any) -> dict[str, Any]:
@@ -71,8 +75,7 @@ def list_rules(
 
 @router.get("/whoami", summary="The signed-in user and role")
 def whoami(user: ReviewerDep) -> dict[str, Any]:
-    return {"name": user.name, "role": user.role.value,
-            "may_publish": user.role.allows(store.Role.PUBLISHER)}
+    return {"name": user.name, "role": user.role.value, "may_publish": user.role.allows(store.Role.PUBLISHER)}
 
 
 @router.post("", status_code=201, summary="Add a rule to the draft")
@@ -127,17 +130,24 @@ def dry_run(
 
 
 @router.post("/publish", summary="Make the draft the next published version")
-def publish(body: PublishCreate, session: StoreDep, user: PublisherDep, watcher: WatcherDep) -> dict[str, Any]:
+def publish(
+    body: PublishCreate, session: StoreDep, user: PublisherDep, watcher: WatcherDep
+) -> dict[str, Any]:
     version = workflow.publish(session, actor=user.name, message=body.message)
     # This process goes live at once; other processes within one poll interval.
     watcher.refresh()
-    return {"version": version, "ruleset_version": workflow.version_label(version),
-            "live_here": watcher.version == version}
+    return {
+        "version": version,
+        "ruleset_version": workflow.version_label(version),
+        "live_here": watcher.version == version,
+    }
 
 
 @router.get("/versions", summary="Published versions, newest first")
 def versions(
-    session: StoreDep, user: ReviewerDep, watcher: WatcherDep,
+    session: StoreDep,
+    user: ReviewerDep,
+    watcher: WatcherDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     return {
@@ -164,12 +174,22 @@ def audit(
 
 @router.post("/rollback/{version}", summary="Publish an older version again, as a new version")
 def rollback(
-    version: int, session: StoreDep, user: PublisherDep, watcher: WatcherDep, body: RollbackCreate | None = None
+    version: int,
+    session: StoreDep,
+    user: PublisherDep,
+    watcher: WatcherDep,
+    body: RollbackCreate | None = None,
 ) -> dict[str, Any]:
-    new = workflow.rollback(session, to_version=version, actor=user.name, message=(body.message if body else ""))
+    new = workflow.rollback(
+        session, to_version=version, actor=user.name, message=(body.message if body else "")
+    )
     watcher.refresh()
-    return {"version": new, "ruleset_version": workflow.version_label(new), "rolled_back_to": version,
-            "live_here": watcher.version == new}
+    return {
+        "version": new,
+        "ruleset_version": workflow.version_label(new),
+        "rolled_back_to": version,
+        "live_here": watcher.version == new,
+    }
 
 
 # Routes with a rule id come last, so that `/versions` and `/audit` are not taken for ids.
@@ -201,4 +221,3 @@ def _refuse_problems(rules: list[Any], rule_id: str) -> None:
     problems = workflow.problems_of_rule(rules, rule_id)
     if problems:
         raise RulesetError(problems)
-
