@@ -57,12 +57,29 @@ def test_publish_in_another_process_is_live_within_2_seconds(
             assert not flagged(server.moderate(NEW_TERM_SENTENCE))
             assert server.moderate("你好")["ruleset_version"] == "v1"
         sessions = store.open_store(db_url)
-        version = add_term(sessions)  # this test process is a third one sharing the store
-        committed_at = time.monotonic()
-        for server in servers:
-            server.wait_for(NEW_TERM_SENTENCE, flagged, timeout=2.0 - (time.monotonic() - committed_at))
-            print(f"publish → live on :{server.port}: {time.monotonic() - committed_at:.2f} s")
-            assert server.moderate("你好")["ruleset_version"] == f"v{version}"
+        # Requests keep arriving during the swap: none may fail, and each must be judged wholly by
+        # the version it names (v1 never flags the new term, v2 always does).
+        seen: list[tuple[str, bool]] = []
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                result = servers[0].moderate(NEW_TERM_SENTENCE)
+                seen.append((result["ruleset_version"], flagged(result)))
+
+        traffic = threading.Thread(target=hammer)
+        traffic.start()
+        try:
+            version = add_term(sessions)  # this test process is a third one sharing the store
+            committed_at = time.monotonic()
+            for server in servers:
+                server.wait_for(NEW_TERM_SENTENCE, flagged, timeout=2.0 - (time.monotonic() - committed_at))
+                print(f"publish → live on :{server.port}: {time.monotonic() - committed_at:.2f} s")
+                assert server.moderate("你好")["ruleset_version"] == f"v{version}"
+        finally:
+            stop.set()
+            traffic.join()
+        assert set(seen) <= {("v1", False), ("v2", True)} and ("v2", True) in seen
         sessions.kw["bind"].dispose()
     finally:
         for server in servers:
