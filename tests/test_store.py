@@ -84,6 +84,11 @@ def test_publish_then_rollback_makes_new_immutable_versions(sessions) -> None:
         assert infos[0].message == "误伤太多"
         entry = store.audit_log(s)[0]
         assert entry["action"] == "rollback" and entry["diff"]["removed"] == ["absolute.first"]
+        # an empty draft would silence the rule layer everywhere: refused
+        for rule_id in ("absolute.best", "contact.wechat"):
+            store.delete_rule(s, rule_id=rule_id, actor="li")
+        with pytest.raises(store.StoreError, match="no enabled rules"):
+            publish(s, actor="zhao", message="全删了")
 
 
 def test_users_keep_only_a_hash_of_the_token(sessions) -> None:

@@ -16,7 +16,7 @@ from moderation.ruleset.reload import RulesetWatcher
 from moderation.ruleset.store import StoreError
 from moderation.ruleset.workflow import DraftCache
 
-_STORE_STATUS = {"rule_not_found": 404, "version_not_found": 404, "message_required": 422}
+_STORE_STATUS = {"rule_not_found": 404, "version_not_found": 404, "message_required": 422, "empty_draft": 422}
 
 
 class RuleStoreNotReady(RuntimeError):

@@ -269,6 +269,11 @@ def publish(session: Session, *, actor: str, message: str) -> int:
     if not message.strip():
         raise store.StoreError("message_required", "a publish needs a message saying why")
     rules = store.draft_rules(session)
+    if not any(rule.enabled for rule in rules):
+        # One click would otherwise silence the rule layer on every stream.
+        raise store.StoreError(
+            "empty_draft", "the draft has no enabled rules; restore some before publishing"
+        )
     compile_checked(rules, version=draft_label(rules))
     if not store.draft_differs(session):
         latest = store.latest_version(session)
