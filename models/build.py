@@ -13,14 +13,14 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from models.data.generate import write
-from models.export import ship
+from models.export import TOLERANCE, ship
 from models.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent
 
 
 def build(*, out: Path, work: Path, n: int, seed: int, cfg: TrainConfig, background: bool = True,
-          log=print) -> dict:
+          tolerance: tuple[float, float] = TOLERANCE, log=print) -> dict:
     t0 = time.monotonic()
     data = work / "data"
     log(f"generating {n} examples into {data}")
@@ -28,7 +28,7 @@ def build(*, out: Path, work: Path, n: int, seed: int, cfg: TrainConfig, backgro
     log(json.dumps(counts))
     run = work / "run"
     train(data, run, cfg, log=log)
-    figures = ship(run, data, out, work=work, log=log)
+    figures = ship(run, data, out, work=work, tolerance=tolerance, log=log)
     log(f"build done in {(time.monotonic() - t0) / 60:.1f} min → {out}")
     return figures
 

@@ -17,9 +17,9 @@ import torch
 from models.train import LABELS, load_net, read_jsonl
 
 OPSET = 17
-# fp32 and int8 must agree this closely on the held-out sequence probabilities.
-AGREEMENT_MAX_ABS = 0.2
-AGREEMENT_MEAN_ABS = 0.01
+# fp32 and int8 must agree this closely on the held-out sequence probabilities (max, mean |Δp|).
+# Single outliers near 0.5 are expected from dynamic activation quantization; the mean must stay tiny.
+TOLERANCE = (0.2, 0.01)
 
 
 def export_onnx(run_dir: Path, path: Path) -> None:
@@ -101,7 +101,8 @@ def span_recall(rows: list[dict], outs) -> dict[str, float]:
     return {lab: round(a / b, 4) if b else 0.0 for lab, (a, b) in found.items()}
 
 
-def ship(run_dir: Path, data_dir: Path, out: Path, *, work: Path, log=print) -> dict:
+def ship(run_dir: Path, data_dir: Path, out: Path, *, work: Path, tolerance: tuple[float, float] = TOLERANCE,
+         log=print) -> dict:
     """run_dir (weights, tokenizer) → out/{model.onnx (int8), tokenizer.json, model.json}."""
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -125,9 +126,9 @@ def ship(run_dir: Path, data_dir: Path, out: Path, *, work: Path, log=print) -> 
     seq8, outs = _scores(int8_dir, texts)
     diff = np.abs(seq32 - seq8)
     agreement = {"max_abs": round(float(diff.max()), 4), "mean_abs": round(float(diff.mean()), 6),
-                 "tolerance_max_abs": AGREEMENT_MAX_ABS, "tolerance_mean_abs": AGREEMENT_MEAN_ABS}
+                 "tolerance_max_abs": tolerance[0], "tolerance_mean_abs": tolerance[1]}
     log(f"fp32 vs int8 on {len(texts)} held-out texts: {agreement}")
-    if diff.max() > AGREEMENT_MAX_ABS or diff.mean() > AGREEMENT_MEAN_ABS:
+    if diff.max() > tolerance[0] or diff.mean() > tolerance[1]:
         raise RuntimeError(f"int8 model disagrees with fp32 beyond tolerance: {agreement}")
 
     thresholds: dict[str, float] = {}

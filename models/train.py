@@ -161,18 +161,26 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def train(data_dir: Path, out: Path, cfg: TrainConfig, *, log=print) -> dict:
-    """Train on `data_dir/train.jsonl`; write tokenizer.json, weights.pt, config.json, train.json to `out`."""
+def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None = None, log=print) -> dict:
+    """Train on `data_dir/train.jsonl`; write tokenizer.json, weights.pt, config.json, train.json to `out`.
+
+    `init_from`, a previous run's directory, continues from its weights and vocabulary.
+    """
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     rows = read_jsonl(data_dir / "train.jsonl")
-    tok = build_tokenizer([r["text"] for r in rows], min_freq=cfg.min_char_freq)
-    tok.save(str(out / "tokenizer.json"))
+    if init_from is not None:
+        tok = Tokenizer.from_file(str(init_from / "tokenizer.json"))
+    else:
+        tok = build_tokenizer([r["text"] for r in rows], min_freq=cfg.min_char_freq)
     data = encode(tok, rows, cfg.max_len)
     config = bert_config(cfg, tok.get_vocab_size())
     net = Net(config)
+    if init_from is not None:
+        net.load_state_dict(torch.load(init_from / "weights.pt", weights_only=True))
+    tok.save(str(out / "tokenizer.json"))
     params = sum(p.numel() for p in net.parameters())
     log(f"vocab {tok.get_vocab_size()}, {len(data)} examples, {params / 1e6:.2f} M parameters")
 
@@ -248,12 +256,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=Path("models/work/data"))
     ap.add_argument("--out", type=Path, default=Path("models/work/run"))
+    ap.add_argument("--init-from", type=Path, default=None)
     for name, value in asdict(TrainConfig()).items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = vars(ap.parse_args())
-    data, out = args.pop("data"), args.pop("out")
+    data, out, init_from = args.pop("data"), args.pop("out"), args.pop("init_from")
     cfg = TrainConfig(**args)
-    print(json.dumps(train(data, out, cfg, log=lambda m: print(m, flush=True)), indent=1))
+    figures = train(data, out, cfg, init_from=init_from, log=lambda m: print(m, flush=True))
+    if init_from is not None:
+        figures["continued_from"] = json.loads((init_from / "train.json").read_text(encoding="utf-8"))
+        (out / "train.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    print(json.dumps(figures, indent=1))
 
 
 if __name__ == "__main__":

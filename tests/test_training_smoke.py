@@ -23,8 +23,9 @@ TINY = TrainConfig(layers=2, hidden=32, heads=2, intermediate=64, max_len=32, ba
 def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
     out = tmp_path / "shipped"
     t0 = time.monotonic()
+    # A 32-wide model quantizes coarsely; the shipped model is held to models.export.TOLERANCE.
     figures = build(out=out, work=tmp_path / "work", n=400, seed=7, cfg=TINY, background=False,
-                    log=lambda _m: None)
+                    tolerance=(0.3, 0.1), log=lambda _m: None)
     assert time.monotonic() - t0 < 60
 
     assert {p.name for p in out.iterdir()} == {"model.onnx", "tokenizer.json", "model.json"}
