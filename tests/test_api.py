@@ -401,3 +401,24 @@ def test_inference_runs_off_the_event_loop(moderator, settings):
         t.join(60)
     assert done.is_set()
     assert quick < slow[0] / 2, (quick, slow[0])
+
+
+def test_batcher_gives_each_caller_its_own_result_and_restarts_after_close(moderator):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moderation.api.batching import Batcher
+    from moderation.engine import CheckItem
+
+    texts = ["这件衣服很好看", "加我薇信领优惠", "用了能根治痘痘", "全网最低价"] * 25
+    batcher = Batcher(moderator, max_items=16, threads=2)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = list(pool.map(lambda t: batcher.submit([CheckItem(t, id=t)]), texts))
+    results = [f.result(timeout=30)[0] for f in futures]
+    assert [r.id for r in results] == texts
+    assert [r.labels for r in results[:4]] == [(), ("diversion",), ("efficacy",), ("efficacy",)]
+    batcher.close()
+    assert batcher.submit([CheckItem("最好")]).result(timeout=30)[0].labels == ("efficacy",)
+    bad = batcher.submit([CheckItem("好")], layers=frozenset({"model"}))  # this service has no model
+    with pytest.raises(ValueError):
+        bad.result(timeout=30)
+    batcher.close()

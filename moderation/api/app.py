@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from moderation.api import errors, rule_editing
+from moderation.api.batching import Batcher, BatchingModerator
 from moderation.api.metrics import Metrics
 from moderation.api.middleware import BodyGuard, Observe
 from moderation.api.routes import health, moderate, streams
@@ -38,8 +39,9 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
         max_sessions=settings.stream_max_sessions,
         idle_seconds=settings.stream_idle_seconds,
     )
+    batcher = Batcher(moderator)
     sessions = StreamSessions(
-        moderator,
+        BatchingModerator(batcher),  # type: ignore[arg-type]  # a Moderator in all the window uses
         store,
         window_segments=settings.stream_window_segments,
         cooldown_seconds=settings.reminder_cooldown_seconds,
@@ -55,9 +57,13 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
     app.state.settings = settings
     app.state.moderator = moderator
     app.state.sessions = sessions
+    app.state.batcher = batcher
     app.state.metrics = metrics
     app.state.startup_hooks: list[Hook] = []
-    app.state.shutdown_hooks: list[Hook] = [lambda app: app.state.sessions.store.close()]
+    app.state.shutdown_hooks: list[Hook] = [
+        lambda app: app.state.sessions.store.close(),
+        lambda app: app.state.batcher.close(),
+    ]
     app.state.readiness_checks: list[Callable[[], Any]] = []
     if isinstance(store, RedisStreamStore):
         app.state.readiness_checks.append(_named("redis_stream_store", store.ping))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from moderation.api.batching import Batcher
 from moderation.api.metrics import Metrics
 from moderation.engine import Moderator
 from moderation.settings import Settings
@@ -26,6 +27,10 @@ def get_sessions(conn: HTTPConnection) -> StreamSessions:
     return conn.app.state.sessions
 
 
+def get_batcher(conn: HTTPConnection) -> Batcher:
+    return conn.app.state.batcher
+
+
 def get_metrics(conn: HTTPConnection) -> Metrics:
     return conn.app.state.metrics
 
@@ -34,3 +39,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModeratorDep = Annotated[Moderator, Depends(get_moderator)]
 SessionsDep = Annotated[StreamSessions, Depends(get_sessions)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+BatcherDep = Annotated[Batcher, Depends(get_batcher)]
