@@ -9,6 +9,7 @@ Other parts of the service plug in without editing this file's internals:
 
 from __future__ import annotations
 
+import gc
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
         lambda app: app.state.batcher.close(),
     ]
     app.state.readiness_checks: list[Callable[[], Any]] = []
+    app.state.freeze_gc = True
     if isinstance(store, RedisStreamStore):
         app.state.readiness_checks.append(_named("redis_stream_store", store.ping))
 
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     for hook in app.state.startup_hooks:
         await _call(hook, app)
+    if app.state.freeze_gc:
+        _freeze_gc()
     status = app.state.moderator.status()
     if status.get("rules_only"):
         log.warning("serving WITHOUT the classifier: %s", status["rules_only"], extra={"mode": "rules_only"})
@@ -101,6 +105,19 @@ async def _call(hook: Hook, app: FastAPI) -> None:
     value = hook(app)
     if inspect.isawaitable(value):
         await value
+
+
+def _freeze_gc() -> None:
+    """Keep the collector off the long-lived heap built at startup.
+
+    The ruleset's automaton, jieba's dictionary and the model are millions of objects that live
+    as long as the process; a full collection walking them stalled requests for 100+ ms (p99 at
+    32 clients went from ~45 ms to ~150 ms). Frozen objects are never scanned, and a larger
+    young generation means fewer collections of the short-lived per-request objects.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 50)
 
 
 def _named(name: str, check: Callable[[], Any]) -> Callable[[], Any]:

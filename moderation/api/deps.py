@@ -14,24 +14,25 @@ from moderation.settings import Settings
 from moderation.streams import StreamSessions
 
 
-# HTTPConnection, not Request, so the same dependencies serve the WebSocket route.
-def get_settings(conn: HTTPConnection) -> Settings:
+# HTTPConnection, not Request, so the same dependencies serve the WebSocket route; `async def` so
+# FastAPI calls them inline instead of sending each through the thread pool.
+async def get_settings(conn: HTTPConnection) -> Settings:
     return conn.app.state.settings
 
 
-def get_moderator(conn: HTTPConnection) -> Moderator:
+async def get_moderator(conn: HTTPConnection) -> Moderator:
     return conn.app.state.moderator
 
 
-def get_sessions(conn: HTTPConnection) -> StreamSessions:
+async def get_sessions(conn: HTTPConnection) -> StreamSessions:
     return conn.app.state.sessions
 
 
-def get_batcher(conn: HTTPConnection) -> Batcher:
+async def get_batcher(conn: HTTPConnection) -> Batcher:
     return conn.app.state.batcher
 
 
-def get_metrics(conn: HTTPConnection) -> Metrics:
+async def get_metrics(conn: HTTPConnection) -> Metrics:
     return conn.app.state.metrics
 
 
