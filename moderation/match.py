@@ -83,6 +83,7 @@ class _Candidate(NamedTuple):
     end: int
     matched: str
     from_term: bool
+    homophone: bool = False
 
 
 def find_hits(
@@ -103,6 +104,7 @@ def find_hits(
     if not active:
         return ()
     candidates, exception_spans = _candidates(ruleset, text, active)
+    candidates = _drop_shadowed_homophones(candidates)
     if not candidates:
         return ()
     kept: dict[int, list[_Candidate]] = defaultdict(list)
@@ -134,7 +136,7 @@ def _candidates(
                 if entry.is_exception:
                     exception_spans[entry.rule].append((start, end))
                 else:
-                    candidates.append(_Candidate(entry.rule, start, end, key, True))
+                    candidates.append(_Candidate(entry.rule, start, end, key, True, entry.homophone))
     matched = ruleset.pattern_set.Match(text) if ruleset.pattern_set is not None else None
     for k in matched or ():
         i, pattern = ruleset.pattern_index[k]
@@ -258,6 +260,19 @@ def _refused(original: str, o_start: int, o_end: int) -> str | None:
     if m := _AFTER_REFUSAL_RE.search(_NOT_NEGATOR_RE.sub("　", after)):
         return f"taken back by {m.group(0)!r}"
     return None
+
+
+def _drop_shadowed_homophones(candidates: list[_Candidate]) -> list[_Candidate]:
+    """A homophone reading counts only where the rule's written term did not match: 全网最低假一赔十
+    is 全网最低 next to 假一赔十, not 全网最低价 misheard."""
+    written = [c for c in candidates if not c.homophone]
+    if len(written) == len(candidates):
+        return candidates
+    return written + [
+        c
+        for c in candidates
+        if c.homophone and not any(w.rule == c.rule and w.start < c.end and c.start < w.end for w in written)
+    ]
 
 
 def _merge(cands: list[_Candidate]) -> list[_Candidate]:

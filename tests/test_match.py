@@ -59,6 +59,8 @@ CASES = [
     # ASR mis-hearings
     ("要实拍的家我 我发你", T, "apparel", [("private_deal.add_first", DIV, 4, 6)]),
     ("家人门 加我为信", T, "other", [("contact_wechat.word", DIV, 4, 8)]),
+    ("这个茶喝了能将血脂", T, "food", [("medical.blood", EFF, 6, 9)]),  # homophone of 降血脂
+    ("全网最底价 就今天", T, "food", [("absolute_terms.lowest_price", EFF, 0, 5)]),
     ("大家我跟你们说 这个是新款", T, "apparel", []),
     ("我们的国家、我们的民族", T, "other", []),
     # a jieba cut across one edge keeps the term (快|手上)
@@ -180,3 +182,10 @@ def test_short_terms_need_word_boundaries():
     assert not find_hits(ruleset, normalize("第一名拍到的送"), kind=T, category="other")
     anywhere = _tiny(terms=["第一"], match_anywhere=True)
     assert find_hits(anywhere, normalize("第一名拍到的送"), kind=T, category="other")
+
+
+def test_homophones_can_be_switched_off():
+    rules = load_rules(DEFAULT_RULES_DIR)
+    plain = compile_rules(rules, homophones=False)
+    assert not find_hits(plain, normalize("喝了能将血脂"), kind=T, category="food")
+    assert find_hits(plain, normalize("喝了能降血脂"), kind=T, category="food")

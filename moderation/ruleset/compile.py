@@ -9,6 +9,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -37,6 +38,7 @@ class Entry:
     rule: int
     is_exception: bool
     source: str  # as written in the pack
+    homophone: bool = False  # a same-sound spelling of `source`, not the term itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,35 @@ def validate_rules(rules: Iterable[Rule]) -> list[str]:
     return problems
 
 
+_HOMOPHONE_MIN_HAN = 3
+
+
+@lru_cache(maxsize=65536)
+def _homophones_of(term: str) -> frozenset[str]:
+    # Deterministic per term and ~3 ms each: remembered so that a republish recompiles fast.
+    from moderation.ruleset.homophones import homophone_variants
+
+    return homophone_variants(term)
+
+
+def _add_homophones(rules: list[Rule], keys: dict[str, list[Entry]]) -> None:
+    """ASR writes a violating word with a same-sound character (跟治, 将血糖): every term of a rule
+    that opts in also matches its one-character homophones, unless that spelling is already some
+    rule's term or exception."""
+    written = set(keys)
+    for i, rule in enumerate(rules):
+        if not rule.homophones:
+            continue
+        for term in rule.terms:
+            # Two characters with one swapped is mostly ordinary text (然只, 置好): longer only.
+            if sum(1 for ch in term if "\u3400" <= ch <= "\u9fff") < _HOMOPHONE_MIN_HAN:
+                continue
+            for variant in _homophones_of(_norm(term)):
+                key = _norm(variant)
+                if key and key not in written:
+                    keys.setdefault(key, []).append(Entry(i, False, term, homophone=True))
+
+
 def ruleset_version(rules: Iterable[Rule]) -> str:
     """A short hash of the rules' content, independent of their order."""
     data = sorted((r.model_dump(mode="json") for r in rules), key=lambda d: d["id"])
@@ -158,7 +189,9 @@ def ruleset_version(rules: Iterable[Rule]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
 
-def compile_rules(rules: Iterable[Rule], *, version: str | None = None) -> CompiledRuleset:
+def compile_rules(
+    rules: Iterable[Rule], *, version: str | None = None, homophones: bool = True
+) -> CompiledRuleset:
     rules = list(rules)
     problems = validate_rules(rules)
     if problems:
@@ -179,6 +212,8 @@ def compile_rules(rules: Iterable[Rule], *, version: str | None = None) -> Compi
                 exempt=tuple(k for k in (_norm(t) for t in rule.exempt_if_text_contains) if k),
             )
         )
+    if homophones:
+        _add_homophones(enabled, keys)
     automaton = ahocorasick.Automaton()
     for key, entries in keys.items():
         # Within one rule a term may repeat after normalization (薇信, 威信 → 微信): keep one.
