@@ -10,20 +10,24 @@ batch audit share it; the stores below only decide where a `StreamWindow` lives 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from moderation.decide import decide
+from moderation.engine import CheckItem
 from moderation.types import Hit, Kind, Layer, ProductCategory, Result
 
 if TYPE_CHECKING:  # the engine is only passed in; streams never builds one
     from moderation.engine import Moderator
+    from moderation.ruleset.compile import CompiledRuleset
 
 T = TypeVar("T")
 
@@ -129,24 +133,58 @@ def check_segment(
     results, so a caller may collect those texts first and batch them (the audit does).
     """
     window = window or StreamWindow()
+    joined = moderator.check(joined_text(window, text), kind=kind, category=category, layers=layers, id=id)
+    return judge_segment(
+        moderator.live.current,
+        window,
+        text,
+        joined,
+        kind=kind,
+        start=start,
+        end=end,
+        now=now,
+        window_segments=window_segments,
+        cooldown_seconds=cooldown_seconds,
+    )
+
+
+def joined_text(window: StreamWindow | None, text: str) -> str:
+    """What the engine is asked about for `text`: the tail of the earlier segments, then `text`."""
+    return ("".join(window.segments)[-CONTEXT_CHARS:] if window else "") + text
+
+
+def judge_segment(
+    ruleset: CompiledRuleset,
+    window: StreamWindow | None,
+    text: str,
+    joined: Result,
+    *,
+    kind: Kind = Kind.TRANSCRIPT,
+    start: float | None = None,
+    end: float | None = None,
+    now: float | None = None,
+    window_segments: int = 3,
+    cooldown_seconds: float = 60.0,
+) -> tuple[SegmentResult, StreamWindow]:
+    """The second half of `check_segment`, for callers that ran the engine themselves on
+    `joined_text(window, text)` (the service batches it with other requests)."""
+    window = window or StreamWindow()
     now = time.time() if now is None else now
-    context = "".join(window.segments)[-CONTEXT_CHARS:]
-    base = len(context)  # where `text` begins inside the joined text
+    base = len(joined_text(window, text)) - len(text)  # where `text` begins inside the joined text
     seg_offset = window.end_offset  # stream-wide offset of `text`
-    joined_result = moderator.check(context + text, kind=kind, category=category, layers=layers, id=id)
 
     # Keep what ends inside the new segment; what ends earlier was judged with its own segment.
     # The same rule over an overlapping span already reported is the same violation, grown.
     kept = [
         hit
-        for hit in joined_result.hits
+        for hit in joined.hits
         if hit.end > base
         and not any(
             rule == hit.rule and s < seg_offset - base + hit.end and seg_offset - base + hit.start < e
             for rule, s, e in window.reported
         )
     ]
-    result = _narrow(moderator, joined_result, kept, kind)
+    result = _narrow(ruleset, joined, kept, kind)
     # Offsets into the new segment; a hit that began earlier is clipped to 0 and says how far back.
     earlier = tuple(max(0, base - h.start) for h in result.hits)
     hits = tuple(replace(h, start=max(0, h.start - base), end=h.end - base) for h in result.hits)
@@ -165,7 +203,7 @@ def check_segment(
     )
 
 
-def _narrow(moderator: Moderator, joined: Result, kept: list[Hit], kind: Kind) -> Result:
+def _narrow(ruleset: CompiledRuleset, joined: Result, kept: list[Hit], kind: Kind) -> Result:
     """The joined text's result restricted to the hits kept, still in the joined text's offsets.
 
     Labels and action are decided again, by the engine's own policy, from the kept hits alone:
@@ -175,7 +213,7 @@ def _narrow(moderator: Moderator, joined: Result, kept: list[Hit], kind: Kind) -
     """
     if tuple(kept) == joined.hits:
         return joined
-    decision = decide(kept, None, text="", kind=kind, ruleset=moderator.live.current, thresholds={})
+    decision = decide(kept, None, text="", kind=kind, ruleset=ruleset, thresholds={})
     rules = {h.rule for h in decision.hits}
     return replace(
         joined,
@@ -256,9 +294,34 @@ class MemoryStreamStore:
 
     def __post_init__(self) -> None:
         self._locks = [threading.Lock() for _ in range(self.stripes)]
+        self._async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[asyncio.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _stripe(self, stream_id: str) -> int:
+        return zlib.crc32(stream_id.encode("utf-8", "surrogatepass")) % self.stripes
 
     def _lock(self, stream_id: str) -> threading.Lock:
-        return self._locks[zlib.crc32(stream_id.encode("utf-8", "surrogatepass")) % self.stripes]
+        return self._locks[self._stripe(stream_id)]
+
+    def async_lock(self, stream_id: str) -> asyncio.Lock:
+        """The stripe's lock for coroutines of the running loop (the service's path, `put` after).
+
+        A store is driven either from threads (`update`) or from one event loop (`async_lock`,
+        `get`, `put`), not both: the two kinds of lock do not exclude each other.
+        """
+        loop = asyncio.get_running_loop()
+        locks = self._async_locks.get(loop)
+        if locks is None:
+            locks = self._async_locks[loop] = [asyncio.Lock() for _ in range(self.stripes)]
+        return locks[self._stripe(stream_id)]
+
+    def put(self, stream_id: str, window: StreamWindow) -> None:
+        with self._map_lock:
+            self._windows[stream_id] = (self.clock(), window)
+            self._windows.move_to_end(stream_id)
+            while len(self._windows) > self.max_sessions:
+                self._windows.popitem(last=False)
 
     def update(self, stream_id: str, step: Callable[[StreamWindow | None], tuple[T, StreamWindow]]) -> T:
         with self._lock(stream_id):
@@ -266,11 +329,7 @@ class MemoryStreamStore:
                 self._expire()
                 entry = self._windows.get(stream_id)
             value, window = step(entry[1] if entry else None)
-            with self._map_lock:
-                self._windows[stream_id] = (self.clock(), window)
-                self._windows.move_to_end(stream_id)
-                while len(self._windows) > self.max_sessions:
-                    self._windows.popitem(last=False)
+            self.put(stream_id, window)
             return value
 
     def get(self, stream_id: str) -> StreamWindow | None:
@@ -453,6 +512,46 @@ class StreamSessions:
             )
 
         return self.store.update(stream_id, step)
+
+    @property
+    def runs_on_the_loop(self) -> bool:
+        """True when `segment_async` can serve: the state is in this process's memory."""
+        return isinstance(self.store, MemoryStreamStore)
+
+    async def segment_async(
+        self,
+        stream_id: str,
+        text: str,
+        *,
+        check: Callable[..., Awaitable[Result]],
+        kind: Kind = Kind.TRANSCRIPT,
+        category: ProductCategory = ProductCategory.OTHER,
+        layers: frozenset[Layer] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> SegmentResult:
+        """`segment` for an event loop over the memory store: `check(CheckItem, layers=…)` is
+        awaited (the service's batcher), so no thread sits blocked on a stream's lock."""
+        store = self.store
+        assert isinstance(store, MemoryStreamStore), "Redis-backed sessions run `segment` in a thread"
+        async with store.async_lock(stream_id):
+            window = store.get(stream_id)
+            item = CheckItem(joined_text(window, text), kind, category, stream_id)
+            joined = await check(item, layers=layers)
+            outcome, window = judge_segment(
+                self.moderator.live.current,
+                window,
+                text,
+                joined,
+                kind=kind,
+                start=start,
+                end=end,
+                now=self.clock(),
+                window_segments=self.window_segments,
+                cooldown_seconds=self.cooldown_seconds,
+            )
+            store.put(stream_id, window)
+        return outcome
 
     def end(self, stream_id: str) -> bool:
         return self.store.end(stream_id)

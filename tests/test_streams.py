@@ -313,3 +313,30 @@ def test_memory_store_lock_is_per_stripe_not_global():
     assert time.perf_counter() - began < 1.0
     release.set()
     t.join()
+
+
+def test_async_path_serializes_each_stream_and_keeps_streams_apart(moderator):
+    import asyncio
+
+    sessions = StreamSessions(moderator, MemoryStreamStore(stripes=4))
+
+    async def check(item, *, layers=None):
+        await asyncio.sleep(0)  # let other streams' coroutines interleave, as the batcher would
+        return moderator.check_many([item], layers=layers)[0]
+
+    async def speak(name: str) -> list[SegmentResult]:
+        return [await sessions.segment_async(name, t, check=check) for t in ["专家", "推荐的牙膏", "大家好"]]
+
+    async def main() -> list[list[SegmentResult]]:
+        names = [f"room-{i}" for i in range(30)]
+        # The same stream spoken to from two coroutines at once must still count 1..6.
+        both = asyncio.gather(speak("shared"), speak("shared"))
+        results = await asyncio.gather(*(speak(n) for n in names))
+        return [*results, *await both]
+
+    outcomes = asyncio.run(main())
+    for results in outcomes[:30]:
+        assert [r.index for r in results] == [1, 2, 3]
+        assert [[h.text for h in r.result.hits] for r in results] == [[], ["专家推荐"], []]
+    shared = sorted(r.index for results in outcomes[30:] for r in results)
+    assert shared == [1, 2, 3, 4, 5, 6]

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from moderation.api.deps import MetricsDep, SessionsDep, SettingsDep
+from moderation.api.batching import Batcher
+from moderation.api.deps import BatcherDep, MetricsDep, SessionsDep, SettingsDep
 from moderation.api.errors import ApiError, validation_error
 from moderation.api.metrics import Metrics
 from moderation.api.schemas import (
@@ -49,10 +50,11 @@ async def post_segment(
     stream_id: StreamId,
     body: SegmentCreate,
     sessions: SessionsDep,
+    batcher: BatcherDep,
     settings: SettingsDep,
     metrics: MetricsDep,
 ) -> JSONResponse:
-    outcome = await _segment(stream_id, body, sessions, settings, metrics)
+    outcome = await _segment(stream_id, body, sessions, batcher, settings, metrics)
     return JSONResponse(outcome.to_dict())
 
 
@@ -67,6 +69,7 @@ async def stream_ws(
     websocket: WebSocket,
     stream_id: StreamId,
     sessions: SessionsDep,
+    batcher: BatcherDep,
     settings: SettingsDep,
     metrics: MetricsDep,
 ) -> None:
@@ -78,7 +81,7 @@ async def stream_ws(
             raw = await websocket.receive_text()
             try:
                 body = _parse_ws(raw, settings)
-                outcome = await _segment(stream_id, body, sessions, settings, metrics)
+                outcome = await _segment(stream_id, body, sessions, batcher, settings, metrics)
                 await websocket.send_text(json.dumps(outcome.to_dict(), ensure_ascii=False))
             except ApiError as exc:
                 await websocket.send_text(json.dumps(exc.body(), ensure_ascii=False))
@@ -96,21 +99,29 @@ def _parse_ws(raw: str, settings: Settings) -> SegmentCreate:
 
 
 async def _segment(
-    stream_id: str, body: SegmentCreate, sessions: StreamSessions, settings: Settings, metrics: Metrics
+    stream_id: str,
+    body: SegmentCreate,
+    sessions: StreamSessions,
+    batcher: Batcher,
+    settings: Settings,
+    metrics: Metrics,
 ) -> SegmentResult:
     check_text(body.text, limit=settings.max_text_chars)
     check_segment_times(body.start, body.end)
+    options = {
+        "kind": body.kind,
+        "category": body.category,
+        "layers": layer_set(body.layers),
+        "start": body.start,
+        "end": body.end,
+    }
     try:
-        outcome = await run_in_threadpool(
-            sessions.segment,
-            stream_id,
-            body.text,
-            kind=body.kind,
-            category=body.category,
-            layers=layer_set(body.layers),
-            start=body.start,
-            end=body.end,
-        )
+        if sessions.runs_on_the_loop:
+            # Memory state: wait on the stream's lock and the batcher without holding a thread.
+            outcome = await sessions.segment_async(stream_id, body.text, check=batcher.check, **options)
+        else:
+            # Redis state: the optimistic WATCH/MULTI loop is blocking I/O, so it runs in a thread.
+            outcome = await run_in_threadpool(sessions.segment, stream_id, body.text, **options)
     except LayerUnavailable as exc:
         raise ApiError(422, "layer_unavailable", str(exc)) from None
     except StreamBusyError as exc:
