@@ -154,6 +154,8 @@ def validate_rules(rules: Iterable[Rule]) -> list[str]:
 
 
 _HOMOPHONE_MIN_HAN = 3
+# The likeliest mis-hearings per position come first; more than this mostly grows the automaton.
+_HOMOPHONE_MAX_VARIANTS = 12
 
 
 @lru_cache(maxsize=65536)
@@ -161,7 +163,7 @@ def _homophones_of(term: str) -> frozenset[str]:
     # Deterministic per term and ~3 ms each: remembered so that a republish recompiles fast.
     from moderation.ruleset.homophones import homophone_variants
 
-    return homophone_variants(term)
+    return homophone_variants(term, max_variants=_HOMOPHONE_MAX_VARIANTS)
 
 
 def _add_homophones(rules: list[Rule], keys: dict[str, list[Entry]]) -> None:
