@@ -51,6 +51,25 @@ def test_every_violation_found_once_split_ones_with_both_cues(archive: Path, tmp
     assert run.judged == 6 and run.reused == 0
 
 
+def test_the_audit_judges_as_the_live_window_does(archive: Path, tmp_path: Path) -> None:
+    from moderation.audit.readers import discover, read_source
+    from moderation.engine import build_moderator
+    from moderation.streams import check_segment
+
+    moderator = build_moderator(settings())
+    [source] = [s for s in discover([archive]) if s.name == "laowang/honey_0915.srt"]
+    live, window = set(), None
+    for cue in read_source(source).cues:
+        segment, window = check_segment(moderator, window, cue.text, layers=OPTIONS.layers, now=cue.start)
+        live |= {(cue.number, hit.rule) for hit in segment.result.hits}
+    assert live == {(3, "audit.cure"), (4, "audit.lowest_price"), (5, "audit.add_me"), (6, "audit.wechat")}
+    audit(archive, tmp_path / "out")
+    findings = [f for f in read_findings(tmp_path / "out") if f["stream"] == source.name]
+    # every live hit is in a finding that holds its cue, and the audit found nothing live did not
+    assert all(any(n in f["cues"] and rule in f["rules"] for f in findings) for n, rule in live)
+    assert {rule for f in findings for rule in f["rules"]} == {rule for _, rule in live}
+
+
 def test_words_grown_by_another_rule_in_the_next_cue_are_one_finding(archive: Path, tmp_path: Path) -> None:
     # 加我 fires alone in cue 5 (audit.add_me); with cue 6, 加我微信 (audit.wechat) covers it.
     audit(archive, tmp_path / "out")

@@ -1,10 +1,11 @@
 """One transcript → its findings, judged segment by segment exactly as the live service would.
 
-Every cue goes through `streams.check_segment` with the stream's window, so a violation said
-across two cues is found once, with the first cue's start and the last cue's end. The model is
-batched: a first pass through the same window records the texts the window will ask about, one
-`check_many` judges them together, and the real pass reads the answers. The window decides what
-is asked; this module never rebuilds it.
+Every cue goes through the live window of `moderation.streams` (`joined_text` and
+`judge_segment`, the two halves of `check_segment`), so a violation said across two cues is found
+once, with the first cue's start and the last cue's end. The model is batched: a first pass
+through the same windows collects the texts they ask about, one `check_many` judges them
+together, and the real pass reads the answers. The window decides what is asked and what is
+kept; this module never rebuilds it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from moderation.audit.readers import Cue, Source, StreamMeta, Transcript, TranscriptError, decompress, parse
 from moderation.engine import CheckItem, Moderator
 from moderation.reminders import reminders_for
+from moderation.ruleset.compile import CompiledRuleset
 from moderation.ruleset.schema import Rule
-from moderation.streams import SegmentResult, StreamWindow, check_segment
+from moderation.streams import SegmentResult, StreamWindow, joined_text, judge_segment
 from moderation.types import Action, Hit, Kind, Label, Layer, ProductCategory, Result, Scores
 
 # Cues of a .txt file carry no times; the reminder cooldown then runs on ~2 s per ASR segment.
@@ -120,33 +122,27 @@ def audit_transcript(
 ) -> list[dict[str, Any]]:
     cues = transcript.cues
     product = category or ProductCategory.OTHER
-    answers = _batched_answers(moderator, cues, product, options)
-    replay = _Answers(moderator, answers)
+    ruleset = moderator.live.current  # one ruleset judges the whole stream
+    answers = _batched_answers(moderator, ruleset, cues, product, options)
 
     spans: list[_Span] = []
     offsets = _offsets(cues)  # stream-wide character offset of every cue, as the window counts
     window: StreamWindow | None = None
     for i, cue in enumerate(cues):
-        segment, window = _step(replay, window, cue, product, options)
+        segment, window = _step(ruleset, window, cue, answers[joined_text(window, cue.text)], options)
         _collect(spans, segment, offsets[i])
-    rules = moderator.live.current.rules
-    return [_finding(span, cues, offsets, rules, product) for span in spans]
+    return [_finding(span, cues, offsets, ruleset.rules, product) for span in spans]
 
 
 def _step(
-    moderator: Moderator | _Answers | _Recorder,
-    window: StreamWindow | None,
-    cue: Cue,
-    category: ProductCategory,
-    options: AuditOptions,
+    ruleset: CompiledRuleset, window: StreamWindow | None, cue: Cue, joined: Result, options: AuditOptions
 ) -> tuple[SegmentResult, StreamWindow]:
-    return check_segment(
-        moderator,  # type: ignore[arg-type]
+    return judge_segment(
+        ruleset,
         window,
         cue.text,
+        joined,
         kind=Kind.TRANSCRIPT,
-        category=category,
-        layers=options.layers,
         start=cue.start,
         end=cue.end,
         now=cue.start if cue.start is not None else cue.number * SECONDS_PER_UNTIMED_CUE,
@@ -155,47 +151,28 @@ def _step(
     )
 
 
-class _Recorder:
-    """Stands in for the moderator on the first pass: remembers what the window asks, finds nothing."""
-
-    def __init__(self, moderator: Moderator) -> None:
-        self.moderator = moderator
-        self.texts: list[str] = []
-
-    def check(self, text: str, **_: Any) -> Result:
-        self.texts.append(text)
-        return Result(None, (), Action.PASS, (), Scores(), (), self.moderator.ruleset_version, None)
-
-    def __getattr__(self, name: str) -> Any:  # the window may read the ruleset and the like
-        return getattr(self.moderator, name)
-
-
-class _Answers:
-    """Answers the window's questions from the batch; anything unforeseen goes to the moderator."""
-
-    def __init__(self, moderator: Moderator, answers: dict[str, Result]) -> None:
-        self.moderator = moderator
-        self.answers = answers
-
-    def check(self, text: str, **kwargs: Any) -> Result:
-        answer = self.answers.get(text)
-        return answer if answer is not None else self.moderator.check(text, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.moderator, name)
-
-
 def _batched_answers(
-    moderator: Moderator, cues: Sequence[Cue], category: ProductCategory, options: AuditOptions
+    moderator: Moderator,
+    ruleset: CompiledRuleset,
+    cues: Sequence[Cue],
+    category: ProductCategory,
+    options: AuditOptions,
 ) -> dict[str, Result]:
-    recorder = _Recorder(moderator)
+    """The engine's result for every text the window will ask about, the model batched.
+
+    What the window asks depends only on the segments, never on earlier results, so a pass
+    with empty results walks the same windows and collects the questions.
+    """
+    nothing = Result(None, (), Action.PASS, (), Scores(), (), ruleset.version, None)
+    texts: dict[str, None] = {}
     window: StreamWindow | None = None
     for cue in cues:
-        _, window = _step(recorder, window, cue, category, options)
-    texts = list(dict.fromkeys(recorder.texts))
+        texts[joined_text(window, cue.text)] = None
+        _, window = _step(ruleset, window, cue, nothing, options)
+    questions = list(texts)
     answers: dict[str, Result] = {}
-    for i in range(0, len(texts), MODEL_BATCH):
-        chunk = texts[i : i + MODEL_BATCH]
+    for i in range(0, len(questions), MODEL_BATCH):
+        chunk = questions[i : i + MODEL_BATCH]
         items = [CheckItem(text, Kind.TRANSCRIPT, category) for text in chunk]
         answers.update(zip(chunk, moderator.check_many(items, layers=options.layers), strict=True))
     return answers
