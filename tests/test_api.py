@@ -422,3 +422,22 @@ def test_batcher_gives_each_caller_its_own_result_and_restarts_after_close(moder
     with pytest.raises(ValueError):
         bad.result(timeout=30)
     batcher.close()
+
+
+@pytest.mark.parametrize("layers", [["rules"], "rules", " rules "])
+def test_layers_as_a_list_or_a_comma_string(client, layers):
+    r = client.post("/v1/moderate", json={"text": "全网最低价", "layers": layers})
+    assert r.status_code == 200 and r.json()["layers"] == ["rules"]
+
+
+def test_websocket_takes_binary_frames_and_refuses_bad_utf8(client):
+    with client.websocket_connect("/v1/streams/ws-bytes/ws") as ws:
+        ws.send_bytes('{"text": "加我薇信领优惠"}'.encode())
+        ok = ws.receive_json()
+        ws.send_bytes(b'{"text": "\xff"}')
+        bad = ws.receive_json()
+        ws.send_text('{"text": "好", "start": 1, "end": 0}')
+        backwards = ws.receive_json()
+    assert ok["labels"] == ["diversion"]
+    assert bad["error"]["code"] == "invalid_utf8"
+    assert backwards["error"]["code"] == "invalid_request"

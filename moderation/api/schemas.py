@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from moderation.api.errors import ApiError
 from moderation.types import Kind, Layer, ProductCategory
@@ -26,9 +26,20 @@ def _encodable(value: str) -> str:
 Text = Annotated[str, AfterValidator(_encodable)]
 Identifier = Annotated[str, Field(max_length=256), AfterValidator(_encodable)]
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _comma_separated(value: object) -> object:
+    # `"rules,model"`, as the command line takes it, or a list.
+    return [part.strip() for part in value.split(",")] if isinstance(value, str) else value
+
+
 Layers = Annotated[
     list[Layer] | None,
-    Field(min_length=1, description="layers to run: rules, model (default: every layer loaded)"),
+    BeforeValidator(_comma_separated),
+    Field(
+        min_length=1,
+        description='layers to run: ["rules", "model"] or "rules,model" (default: every layer loaded)',
+    ),
 ]
 
 

@@ -78,15 +78,26 @@ async def stream_ws(
     await websocket.accept()
     try:
         while True:
-            raw = await websocket.receive_text()
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
             try:
-                body = _parse_ws(raw, settings)
+                body = _parse_ws(_message_text(message), settings)
                 outcome = await _segment(stream_id, body, sessions, batcher, settings, metrics)
                 await websocket.send_text(json.dumps(outcome.to_dict(), ensure_ascii=False))
             except ApiError as exc:
                 await websocket.send_text(json.dumps(exc.body(), ensure_ascii=False))
     except WebSocketDisconnect:
         pass
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    if message.get("text") is not None:
+        return message["text"]
+    try:
+        return (message.get("bytes") or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_utf8", f"the message is not valid UTF-8 (byte {exc.start})") from None
 
 
 def _parse_ws(raw: str, settings: Settings) -> SegmentCreate:
