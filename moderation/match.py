@@ -26,7 +26,7 @@ _CONTRAST = tuple(("但是 但 可是 不过 然而 其实 而是 我们这个 �
 # Negators that refuse a claim when they come before it in the same clause.
 _NEGATORS = tuple(
     (
-        "不是 不能 不会 不说 不敢 不可 不得 不要 不加 不私 不具 不含 不属于 不承诺 "
+        "不是 不能 不会 不说 不敢 不可 不得 不要 不加 不私 不具 不属于 不承诺 "
         "不宣传 不保证 不让 不许 不做 不走 不用加 没有 没法 并非 并不 从不 从来不 "
         "禁止 严禁 切勿 勿 别 拒绝 无法 谈不上 算不上 替代不了 代替不了 不建议 不代表 "
         "不用 无需 不需要 不必 不家 不跟你说 不和你说 不跟你们说"
@@ -35,7 +35,7 @@ _NEGATORS = tuple(
 # Words that contain a negator's characters without negating (特别好, 别人家).
 _NOT_NEGATORS = tuple(
     (
-        "特别 区别 级别 分别 别人 别家 别的 告别 个别 性别 类别 识别 没有之一 "
+        "特别 区别 级别 分别 别人 别家 别的 告别 个别 性别 类别 识别 没有之一 不是所有 不是每 "
         "不要错过 不得了 不得不 不可思议 不可多得 不能错过 不会错 不加价 不用等 不用犹豫 "
         "不用想 不用问 不用挑"
     ).split()
