@@ -178,3 +178,20 @@ def test_graceful_shutdown_drains_in_flight_requests(servers):
     )
     assert any("Shutting down" in line["message"] for line in lines)
     assert any("Waiting for connections to close" in line["message"] for line in lines), lines[-5:]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve"], "the model is not where settings say"),
+        (["serve", "--workers", "0", "--rules-only"], "--workers must be at least 1"),
+        (["serve", "--port", "70000", "--rules-only"], "is not a port number"),
+    ],
+)
+def test_serve_refuses_plainly(monkeypatch, tmp_path, capsys, argv, message):
+    from moderation.cli.main import main
+
+    monkeypatch.setenv("MODERATION_MODEL_DIR", str(tmp_path))  # no model there
+    monkeypatch.delenv("MODERATION_RULES_ONLY", raising=False)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

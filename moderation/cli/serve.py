@@ -7,6 +7,10 @@ import logging
 import logging.config
 import os
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moderation.settings import Settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -52,6 +56,16 @@ def settings_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+def _missing_model_files(settings: Settings) -> list[str]:
+    if settings.rules_only:
+        return []
+    return [
+        name
+        for name in ("model.onnx", "tokenizer.json", "model.json")
+        if not (settings.model_dir / name).exists()
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -67,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings()  # validate here, once, with a readable error, before any worker starts
     except ValidationError as exc:
         raise CliError(f"invalid settings: {exc}") from None
+    missing = _missing_model_files(settings)
+    if missing:
+        # Each worker would die on it at startup with a traceback; say it once, plainly.
+        raise CliError(
+            f"the model is not where settings say ({settings.model_dir}: no {', '.join(missing)}); "
+            "run `make model`, set MODERATION_MODEL_DIR, or serve with --rules-only"
+        )
     if args.workers > 1:
         # Workers are separate processes: /metrics must sum their counters from shared files.
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="moderation-metrics-"))
