@@ -60,7 +60,7 @@ CASES = [
     ("要实拍的家我 我发你", T, "apparel", [("private_deal.add_first", DIV, 4, 6)]),
     ("家人门 加我为信", T, "other", [("contact_wechat.word", DIV, 4, 8)]),
     ("这个茶喝了能将血脂", T, "food", [("medical.blood", EFF, 6, 9)]),  # homophone of 降血脂
-    ("全网最底价 就今天", T, "food", [("absolute_terms.lowest_price", EFF, 0, 5)]),
+    ("全网最第价 就今天", T, "food", [("absolute_terms.lowest_price", EFF, 0, 5)]),
     ("大家我跟你们说 这个是新款", T, "apparel", []),
     ("我们的国家、我们的民族", T, "other", []),
     # a jieba cut across one edge keeps the term (快|手上)
