@@ -424,7 +424,7 @@ def test_batcher_gives_each_caller_its_own_result_and_restarts_after_close(moder
     batcher.close()
 
 
-@pytest.mark.parametrize("layers", [["rules"], "rules", " rules "])
+@pytest.mark.parametrize("layers", [["rules"], "rules", " rules ", None])
 def test_layers_as_a_list_or_a_comma_string(client, layers):
     r = client.post("/v1/moderate", json={"text": "全网最低价", "layers": layers})
     assert r.status_code == 200 and r.json()["layers"] == ["rules"]

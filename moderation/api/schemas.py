@@ -34,12 +34,9 @@ def _comma_separated(value: object) -> object:
 
 
 Layers = Annotated[
-    list[Layer] | None,
+    Annotated[list[Layer], Field(min_length=1)] | None,
     BeforeValidator(_comma_separated),
-    Field(
-        min_length=1,
-        description='layers to run: ["rules", "model"] or "rules,model" (default: every layer loaded)',
-    ),
+    Field(description='layers to run: ["rules", "model"] or "rules,model" (default: every layer loaded)'),
 ]
 
 
