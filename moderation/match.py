@@ -56,7 +56,7 @@ _AFTER_REFUSALS = tuple(
         "不能用 违禁 广告法 骗人 都是骗 是假的 别信 千万别 不要信 不靠谱 智商税 不加啊 "
         "不加的 不加哈 我不加 不会加 忽悠 没这回事 夸大 不存在的 是违规 违规的 踢一下 "
         "踢了 拉黑 不加 没关系 不是让你 是型号 瞎扯 瞎说 胡说 扯淡 乱说 上当 请勿 房管 举报 "
-        "夸张"
+        "夸张 去医院 看医生 遵医嘱 就医"
     ).split()
 )
 
@@ -68,7 +68,8 @@ def _alternation(words: tuple[str, ...]) -> re.Pattern[str]:
 _CONTRAST_RE = _alternation(_CONTRAST)
 _NEGATOR_RE = _alternation(_NEGATORS)
 _NOT_NEGATOR_RE = _alternation(_NOT_NEGATORS)
-_QUOTE_FRAME_RE = _alternation(_QUOTE_FRAMES)
+# 有人问, 有宝宝问, 有个叔叔问: whoever asks, the question is theirs.
+_QUOTE_FRAME_RE = re.compile(_alternation(_QUOTE_FRAMES).pattern + r"|有[^，。！？,.!?\s]{1,4}问(?!题)")
 _AFTER_REFUSAL_RE = _alternation(_AFTER_REFUSALS)
 
 _WINDOW = 12  # characters of clause looked at before a hit
@@ -236,6 +237,13 @@ def _clause_start(original: str, pos: int) -> int:
     return i
 
 
+def _previous_clause_start(original: str, pos: int) -> int:
+    i = _clause_start(original, pos)
+    while i > 0 and original[i - 1] in _CLAUSE_BREAKS:
+        i -= 1
+    return _clause_start(original, i)
+
+
 def _after_contrast(segment: str) -> str:
     """The part of `segment` after its last contrast marker."""
     cut = 0
@@ -252,7 +260,10 @@ def _refused(original: str, o_start: int, o_end: int) -> str | None:
         return f"negated by {m.group(0)!r}"
     if near.endswith(("不", "非", "无")):
         return "negated"
-    if m := _QUOTE_FRAME_RE.search(_after_contrast(original[max(0, o_start - 20) : o_start])):
+    # A report or question frame covers its own clause and the one after it (有人问 这个能降血压吗),
+    # not what the speaker says two clauses later (有宝宝问 能不能再便宜 私我 给你便宜二十).
+    frame_start = max(_previous_clause_start(original, o_start), o_start - 20)
+    if m := _QUOTE_FRAME_RE.search(_after_contrast(original[frame_start:o_start])):
         return f"quoted or reported ({m.group(0)!r})"
     after = original[o_end : o_end + _AFTER_WINDOW]
     if m := _CONTRAST_RE.search(after):

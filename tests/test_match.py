@@ -98,6 +98,11 @@ CASES = [
     ("我们不加微信", T, "other", []),
     ("有人问 这个能降血压吗", T, "food", []),
     ("有人冒充我们让你加微信 千万别信", T, "other", []),
+    ("有阿姨问 这个护腰能治腰间盘突出吗", T, "home", []),
+    ("这个治病还是得去医院", T, "home", []),
+    # a question frame covers the next clause, not the speaker's own offer after it
+    ("有姐妹问 能不能便宜点 私我 给你少十块", T, "cosmetics", [("private_deal.private_chat", DIV, 12, 14)]),
+    ("有问题私我", T, "other", [("private_deal.private_chat", DIV, 3, 5)]),
     # product category decides
     ("这个核桃补脑", T, "agri", [("health_food.food_function", EFF, 4, 6)]),
     ("这个核桃补脑", T, "health_food", [("health_food.unregistered_wording", EFF, 4, 6)]),
