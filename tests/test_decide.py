@@ -1,0 +1,117 @@
+"""The decision step: vetoes, model-only findings, nested phrases and the action policy."""
+
+from __future__ import annotations
+
+import pytest
+from moderation.classifier import ModelOutput, ModelSpan
+
+from moderation.decide import decide
+from moderation.ruleset.compile import compile_rules
+from moderation.ruleset.schema import Rule
+from moderation.types import Action, Hit, Kind, Label, RuleCategory, Scores, Severity, Source
+
+THRESHOLDS = {Label.EFFICACY: 0.5, Label.DIVERSION: 0.5}
+
+
+def _rule(rule_id: str, category: RuleCategory, *, overridable: bool = False) -> Rule:
+    return Rule(
+        id=rule_id, label=category.label, category=category, terms=[rule_id.split(".")[-1] + "词"],
+        model_can_override=overridable, basis="《广告法》第九条", reminder="主播您好，请注意用语。",
+        suggestion="换个说法。",
+        examples={"positive": ["测试"], "negative": ["测试"]},
+    )
+
+
+RULESET = compile_rules([
+    _rule("absolute.best", RuleCategory.ABSOLUTE_TERM, overridable=True),
+    _rule("absolute.lowest", RuleCategory.ABSOLUTE_TERM),
+    _rule("wechat.plain", RuleCategory.CONTACT_WECHAT),
+])
+
+
+def _hit(rule: str, start: int, end: int, text: str, *, severity: Severity = Severity.MEDIUM,
+         category: RuleCategory = RuleCategory.ABSOLUTE_TERM) -> Hit:
+    return Hit(label=category.label, category=category, rule=rule, start=start, end=end,
+               text=text[start:end], severity=severity)
+
+
+def _model(efficacy: float, diversion: float, *spans: ModelSpan) -> ModelOutput:
+    return ModelOutput(scores=Scores(efficacy=efficacy, diversion=diversion), spans=tuple(spans))
+
+
+TEXT = "这是我用过最好的面霜 全网最低价"
+
+
+@pytest.mark.parametrize(
+    ("model", "kept_rules", "noted"),
+    [
+        # the model is sure the sentence is benign: the overridable rule is vetoed, the other stays
+        (_model(0.01, 0.0), {"absolute.lowest"}, True),
+        # the model agrees there is a claim: nothing is vetoed
+        (_model(0.97, 0.0), {"absolute.best", "absolute.lowest"}, False),
+        # no model layer: the rules stand as they are
+        (None, {"absolute.best", "absolute.lowest"}, False),
+    ],
+)
+def test_model_can_veto_only_overridable_rules(model, kept_rules, noted):
+    hits = [_hit("absolute.best", 5, 7, TEXT), _hit("absolute.lowest", 11, 16, TEXT)]
+    decision = decide(hits, model, text=TEXT, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS)
+    assert {h.rule for h in decision.hits} == kept_rules
+    assert any("vetoed absolute.best" in n for n in decision.notes) is noted
+
+
+def test_confident_model_without_rule_hit_becomes_a_model_hit_with_its_span():
+    text = "咱家那个绿色软件上搜我名字就行"
+    model = _model(0.02, 0.96, ModelSpan(Label.DIVERSION, 4, 8, 0.9))
+    decision = decide([], model, text=text, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS)
+    assert decision.labels == (Label.DIVERSION,)
+    (hit,) = decision.hits
+    assert (hit.source, hit.rule, hit.text, hit.category) == (Source.MODEL, "model.diversion", "绿色软件", None)
+    assert decision.action is Action.REMIND
+
+
+def test_model_hit_without_span_covers_the_whole_text_and_never_blocks():
+    text = "喝完第二天血糖就下来了"
+    decision = decide([], _model(0.99, 0.0), text=text, kind=Kind.COPY, ruleset=RULESET, thresholds=THRESHOLDS)
+    (hit,) = decision.hits
+    assert (hit.start, hit.end) == (0, len(text))
+    assert decision.action is Action.REVIEW  # medium severity on copy, capped for the model alone
+
+
+def test_model_below_threshold_adds_nothing():
+    decision = decide([], _model(0.3, 0.4), text="今天天气不错", kind=Kind.TRANSCRIPT, ruleset=RULESET,
+                      thresholds=THRESHOLDS)
+    assert decision.hits == () and decision.action is Action.PASS and decision.labels == ()
+
+
+def test_rule_hit_of_a_label_suppresses_a_second_model_hit_of_that_label():
+    text = "加我微信 领优惠"
+    hit = _hit("wechat.plain", 0, 4, text, category=RuleCategory.CONTACT_WECHAT)
+    model = _model(0.0, 0.99, ModelSpan(Label.DIVERSION, 0, 4, 0.99))
+    decision = decide([hit], model, text=text, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS)
+    assert [h.source for h in decision.hits] == [Source.RULE]
+
+
+def test_nested_phrase_of_one_label_reports_once():
+    text = "全网最低价"
+    hits = [_hit("absolute.lowest", 0, 5, text), _hit("absolute.best", 2, 5, text)]
+    decision = decide(hits, None, text=text, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS)
+    assert [h.rule for h in decision.hits] == ["absolute.lowest"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "severity", "action"),
+    [
+        (Kind.TRANSCRIPT, Severity.LOW, Action.REMIND),
+        (Kind.TRANSCRIPT, Severity.MEDIUM, Action.REMIND),
+        (Kind.TRANSCRIPT, Severity.HIGH, Action.REVIEW),
+        (Kind.COPY, Severity.LOW, Action.REMIND),
+        (Kind.COPY, Severity.MEDIUM, Action.REVIEW),
+        (Kind.COPY, Severity.HIGH, Action.BLOCK),
+    ],
+)
+def test_action_policy(kind, severity, action):
+    text = "加我微信"
+    hit = _hit("wechat.plain", 0, 4, text, severity=severity, category=RuleCategory.CONTACT_WECHAT)
+    decision = decide([hit], None, text=text, kind=kind, ruleset=RULESET, thresholds=THRESHOLDS)
+    assert decision.action is action

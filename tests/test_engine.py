@@ -1,0 +1,90 @@
+"""The Moderator with the shipped packs and the shipped model: the SPEC's Python API."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from moderation import build_moderator
+from moderation.engine import CheckItem, LayerUnavailable
+from moderation.settings import Settings
+from moderation.types import Kind, Label, Layer, ProductCategory, Source
+
+RULES = frozenset({Layer.RULES})
+
+
+@pytest.fixture(scope="module")
+def moderator():
+    return build_moderator()
+
+
+@pytest.fixture(scope="module")
+def rules_only():
+    return build_moderator(Settings(rules_only=True))
+
+
+def test_result_has_the_spec_shape(moderator):
+    r = moderator.check("加我薇信 私下给你便宜", kind=Kind.TRANSCRIPT, category=ProductCategory.APPAREL)
+    d = r.to_dict()
+    assert set(d) >= {"id", "labels", "action", "hits", "scores", "reminders", "ruleset_version", "model_version"}
+    assert d["labels"] == ["diversion"]
+    assert d["scores"]["diversion"] is not None and d["model_version"]
+    for hit in d["hits"]:
+        assert "加我薇信 私下给你便宜"[hit["start"]:hit["end"]] == hit["text"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "category", "labels"),
+    [
+        ("家人们这个茶喝了能降血压", Kind.TRANSCRIPT, ProductCategory.FOOD, (Label.EFFICACY,)),
+        ("有问题加我V 我单独给你算", Kind.TRANSCRIPT, ProductCategory.HOME, (Label.DIVERSION,)),
+        ("这件卫衣纯棉的 最近天冷 穿着正好", Kind.TRANSCRIPT, ProductCategory.APPAREL, ()),
+        ("【旗舰店】补水保湿面霜 温和不刺激", Kind.COPY, ProductCategory.COSMETICS, ()),
+    ],
+)
+def test_both_layers_judge_clear_cases(moderator, text, kind, category, labels):
+    assert moderator.check(text, kind=kind, category=category).labels == labels
+
+
+def test_check_many_matches_check(moderator):
+    texts = ["全网最低价 拍一发二", "加我扣扣 一二三四五六七", "今天包邮", "用了能根治脚气"]
+    many = moderator.check_many([CheckItem(t, id=str(i)) for i, t in enumerate(texts)])
+    single = [moderator.check(t, id=str(i)) for i, t in enumerate(texts)]
+    # Padding in a batch moves int8 probabilities in the third decimal; the decision must not move.
+    for a, b in zip(many, single, strict=True):
+        assert (a.id, a.labels, a.action) == (b.id, b.labels, b.action)
+        assert [(h.rule, h.start, h.end) for h in a.hits] == [(h.rule, h.start, h.end) for h in b.hits]
+        for label in ("efficacy", "diversion"):
+            assert a.scores.to_dict()[label] == pytest.approx(b.scores.to_dict()[label], abs=0.02)
+
+
+def test_layers_choose_what_runs(moderator):
+    r = moderator.check("加我微信", layers=RULES)
+    assert r.scores.diversion is None and r.model_version is None
+    assert all(h.source is Source.RULE for h in r.hits)
+    m = moderator.check("加我微信", layers=frozenset({Layer.MODEL}))
+    assert m.scores.diversion is not None and all(h.source is Source.MODEL for h in m.hits)
+
+
+def test_rules_only_mode_says_so_and_refuses_the_model_layer(rules_only):
+    r = rules_only.check("加我微信")
+    assert any("rules-only" in n for n in r.notes) and r.model_version is None
+    assert rules_only.status()["rules_only"]
+    with pytest.raises(LayerUnavailable):
+        rules_only.check("加我微信", layers=frozenset({Layer.MODEL}))
+
+
+def test_missing_model_is_a_clear_error_at_start(tmp_path):
+    from moderation.classifier import ModelLoadError
+
+    with pytest.raises(ModelLoadError):
+        build_moderator(Settings(model_dir=tmp_path))
+
+
+def test_check_is_safe_from_many_threads(moderator):
+    texts = ["加我薇信领红包", "这款精华三天美白", "今天最后一单了", "扣扣群里发链接"] * 25
+    expected = [moderator.check(t).to_dict() for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(lambda t: moderator.check(t).to_dict(), texts))
+    assert got == expected
