@@ -140,8 +140,11 @@ def _candidates(
                     candidates.append(_Candidate(entry.rule, start, end, key, True, entry.homophone))
     matched = ruleset.pattern_set.Match(text) if ruleset.pattern_set is not None else None
     for k in matched or ():
-        i, pattern = ruleset.pattern_index[k]
+        i, pattern, is_exception = ruleset.pattern_index[k]
         if i not in active:
+            continue
+        if is_exception:
+            exception_spans[i].extend(m.span() for m in pattern.finditer(text))
             continue
         # A pattern's first group, when it has one, is the span; the rest is context.
         group = 1 if pattern.groups else 0
@@ -161,13 +164,10 @@ def _invalidated(
 ) -> str | None:
     """Why this candidate is not a violation, or None when it stands. The one place that decides."""
     text = normalized.text
+    # Exception phrases and exception patterns alike: one overlapping the occurrence voids it.
     for s, e in exception_spans.get(cand.rule, ()):
         if s < cand.end and cand.start < e:
             return f"exception {text[s:e]!r}"
-    for pattern in cr.exception_patterns:
-        for m in pattern.finditer(text):
-            if m.start() < cand.end and cand.start < m.end():
-                return f"exception pattern {m.group(0)!r}"
     for phrase in cr.exempt:
         if phrase in text:
             return f"exempt: text says {phrase!r}"

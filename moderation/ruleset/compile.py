@@ -60,8 +60,8 @@ class CompiledRuleset:
     tokenizer: Any = field(repr=False)  # jieba.Tokenizer, used on small windows only
     # One RE2 set over every rule's patterns: a single scan says which patterns to run at all.
     pattern_set: Any = field(repr=False, default=None)
-    # pattern_set index → (index into `compiled`, compiled pattern)
-    pattern_index: tuple[tuple[int, Any], ...] = field(repr=False, default=())
+    # pattern_set index → (index into `compiled`, compiled pattern, whether it is an exception)
+    pattern_index: tuple[tuple[int, Any, bool], ...] = field(repr=False, default=())
 
     def rule(self, rule_id: str) -> Rule:
         try:
@@ -226,15 +226,19 @@ def compile_rules(
     if keys:
         automaton.make_automaton()
     pattern_set = None
-    pattern_index: list[tuple[int, Any]] = []
-    if any(c.patterns for c in compiled):
+    pattern_index: list[tuple[int, Any, bool]] = []
+    if any(c.patterns or c.exception_patterns for c in compiled):
         options = re2.Options()
         options.log_errors = False
         pattern_set = re2.Set.SearchSet(options)
         for i, cr in enumerate(compiled):
-            for source, pattern in zip(cr.rule.patterns, cr.patterns, strict=True):
-                pattern_set.Add(source)
-                pattern_index.append((i, pattern))
+            for sources, patterns, is_exception in (
+                (cr.rule.patterns, cr.patterns, False),
+                (cr.rule.exception_patterns, cr.exception_patterns, True),
+            ):
+                for source, pattern in zip(sources, patterns, strict=True):
+                    pattern_set.Add(source)
+                    pattern_index.append((i, pattern, is_exception))
         pattern_set.Compile()
     applicable = {
         (kind, cat): frozenset(i for i, r in enumerate(enabled) if r.applies(kind=kind, category=cat))
