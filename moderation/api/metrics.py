@@ -10,7 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -61,6 +68,12 @@ class Metrics:
             "stream reminders held back by the per-rule cooldown",
             ["rule"],
             registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "moderation_http_requests_in_flight",
+            "HTTP requests being served",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.segments = Counter(
             "moderation_stream_segments", "stream segments checked", registry=self.registry

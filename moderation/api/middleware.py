@@ -96,9 +96,11 @@ class Observe:
                 status = message["status"]
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_status)
         finally:
+            self.metrics.in_flight.dec()
             seconds = time.perf_counter() - began
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
