@@ -117,6 +117,7 @@ def run() -> str:
                 rows.append(_measure(root, chars, layers=layers, engine=engine, workers=workers))
         if ray is not None:
             ray.shutdown()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return "\n".join(
         [
             "### Batch audit (`moderation audit`)",
@@ -125,6 +126,8 @@ def run() -> str:
             "~2 s cues), audited end to end with the live window (reading, rules, model, per-stream "
             "results, report), worker start-up and model loading included; Ray is a local Ray started "
             "before the clock (a cluster is up before an audit starts). Target: ≥ 100 stream-hours/min with the model on 2 cores.",
+            "",
+            f"Load average when measured: {load} (other work on the machine slows every row alike).",
             "",
             "| layers | engine | workers | stream-hours | segments | seconds | of which start-up | "
             "stream-hours/min | without start-up |",
