@@ -87,12 +87,46 @@ class _Candidate(NamedTuple):
     homophone: bool = False
 
 
+class Dropped(NamedTuple):
+    """A term or pattern occurrence that `_invalidated` voided, and why (for reviewers and tests)."""
+
+    rule: str
+    start: int  # original offsets
+    end: int
+    text: str
+    reason: str
+
+
 def find_hits(
     ruleset: CompiledRuleset,
     normalized: NormalizedText,
     *,
     kind: Kind | str | None = None,
     category: ProductCategory | str | None = None,
+) -> tuple[Hit, ...]:
+    """The rule hits in `normalized`, sorted by start, for a product of `category` in `kind` text."""
+    return _judge(ruleset, normalized, kind, category, None)
+
+
+def explain_dropped(
+    ruleset: CompiledRuleset,
+    normalized: NormalizedText,
+    *,
+    kind: Kind | str | None = None,
+    category: ProductCategory | str | None = None,
+) -> tuple[Dropped, ...]:
+    """The occurrences that matched a term or pattern but were voided, each with its reason."""
+    dropped: list[Dropped] = []
+    _judge(ruleset, normalized, kind, category, dropped)
+    return tuple(dropped)
+
+
+def _judge(
+    ruleset: CompiledRuleset,
+    normalized: NormalizedText,
+    kind: Kind | str | None,
+    category: ProductCategory | str | None,
+    dropped: list[Dropped] | None,
 ) -> tuple[Hit, ...]:
     text = normalized.text
     if not text:
@@ -115,8 +149,13 @@ def find_hits(
         same_rule = kept.get(cand.rule)
         if same_rule and any(k.start <= cand.start and cand.end <= k.end for k in same_rule):
             continue
-        if _invalidated(ruleset, ruleset.compiled[cand.rule], normalized, cand, exception_spans) is None:
+        cr = ruleset.compiled[cand.rule]
+        reason = _invalidated(ruleset, cr, normalized, cand, exception_spans)
+        if reason is None:
             kept[cand.rule].append(cand)
+        elif dropped is not None:
+            start, end = normalized.to_original(cand.start, cand.end)
+            dropped.append(Dropped(cr.rule.id, start, end, normalized.original[start:end], reason))
     hits = [
         _hit(ruleset.compiled[i], normalized, merged) for i, cands in kept.items() for merged in _merge(cands)
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.match import find_hits
+from moderation.match import explain_dropped, find_hits
 from moderation.normalize import normalize
 from moderation.ruleset.compile import compile_rules
 from moderation.ruleset.packs import load_rules
@@ -194,3 +194,19 @@ def test_homophones_can_be_switched_off():
     plain = compile_rules(rules, homophones=False)
     assert not find_hits(plain, normalize("喝了能将血脂"), kind=T, category="food")
     assert find_hits(plain, normalize("喝了能降血脂"), kind=T, category="food")
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "reason"),
+    [
+        ("第一次来直播间", "absolute_terms.first_rank", "exception"),
+        ("我们不说根治", "medical.cure", "negated by"),
+        ("有人问 这个能降血压吗", "medical.blood", "quoted or reported"),
+        ("全网最低这种话我不说", "absolute_terms.lowest_price", "taken back by"),
+        ("美白精华 国妆特字G20230001", "cosmetics.special_use", "exempt"),
+    ],
+)
+def test_dropped_occurrences_say_why(ruleset, text, rule, reason):
+    dropped = explain_dropped(ruleset, normalize(text), kind=T, category="cosmetics")
+    assert any(d.rule == rule and d.reason.startswith(reason) for d in dropped), dropped
+    assert all(d.text == text[d.start : d.end] for d in dropped)
