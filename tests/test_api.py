@@ -441,3 +441,28 @@ def test_websocket_takes_binary_frames_and_refuses_bad_utf8(client):
     assert ok["labels"] == ["diversion"]
     assert bad["error"]["code"] == "invalid_utf8"
     assert backwards["error"]["code"] == "invalid_request"
+
+
+MODEL_FILES = ("model.onnx", "tokenizer.json", "model.json")
+
+
+@pytest.mark.skipif(
+    not all((Settings().model_dir / name).exists() for name in MODEL_FILES), reason="no shipped model yet"
+)
+def test_both_layers_with_the_shipped_model(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    with TestClient(create_app(settings)) as c:
+        ready = c.get("/readyz").json()
+        assert ready["mode"] == "full" and ready["model_version"] and "warning" not in ready
+        body = c.post("/v1/moderate", json={"text": "加我薇信，给你们发优惠"}).json()
+        assert body["model_version"] == ready["model_version"] and body["layers"] == ["model", "rules"]
+        assert body["scores"]["diversion"] > 0.5 and "diversion" in body["labels"]
+        clean = c.post("/v1/moderate", json={"text": "家人们晚上好，欢迎来到直播间"}).json()
+        assert clean["action"] == "pass" and clean["scores"]["efficacy"] < 0.5
+        batch = c.post(
+            "/v1/moderate/batch", json={"items": [{"text": "用了能根治痘痘"}, {"text": "这件衣服很好看"}]}
+        )
+        assert [r["labels"] for r in batch.json()["results"]] == [["efficacy"], []]
+        c.post("/v1/streams/model-room/segments", json={"text": "用了能根"})
+        second = c.post("/v1/streams/model-room/segments", json={"text": "治痘痘"}).json()
+        assert "efficacy" in second["labels"] and any(h["began_in_earlier_segment"] for h in second["hits"])
