@@ -46,7 +46,7 @@ TEXT = "这是我用过最好的面霜 全网最低价"
     ("model", "kept_rules", "noted"),
     [
         # the model is sure the sentence is benign: the overridable rule is vetoed, the other stays
-        (_model(0.01, 0.0), {"absolute.lowest"}, True),
+        (_model(0.005, 0.0), {"absolute.lowest"}, True),
         # the model agrees there is a claim: nothing is vetoed
         (_model(0.97, 0.0), {"absolute.best", "absolute.lowest"}, False),
         # no model layer: the rules stand as they are
@@ -78,8 +78,9 @@ def test_model_hit_without_span_covers_the_whole_text_and_never_blocks():
     assert decision.action is Action.REVIEW  # medium severity on copy, capped for the model alone
 
 
-def test_model_below_threshold_adds_nothing():
-    decision = decide([], _model(0.3, 0.4), text="今天天气不错", kind=Kind.TRANSCRIPT, ruleset=RULESET,
+@pytest.mark.parametrize("p", [0.3, 0.6, 0.94])
+def test_model_below_its_confidence_floor_adds_nothing(p):
+    decision = decide([], _model(p, p), text="今天天气不错", kind=Kind.TRANSCRIPT, ruleset=RULESET,
                       thresholds=THRESHOLDS)
     assert decision.hits == () and decision.action is Action.PASS and decision.labels == ()
 
