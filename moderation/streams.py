@@ -32,9 +32,10 @@ if TYPE_CHECKING:  # the engine is only passed in; streams never builds one
 T = TypeVar("T")
 
 # Earlier segments contribute at most this many trailing characters: a violation split across
-# segments needs only the tail of what came before, and long segments must not make every
-# check cost the whole window.
-CONTEXT_CHARS = 160
+# segments needs only the tail of what came before (the longest phrases, a handle read out with
+# its lead-in, are under 30 characters), and every extra character is paid for by the rule layer
+# and, in model tokens, by the classifier on every segment.
+CONTEXT_CHARS = 48
 
 
 @dataclass(frozen=True, slots=True)

@@ -340,3 +340,10 @@ def test_async_path_serializes_each_stream_and_keeps_streams_apart(moderator):
         assert [[h.text for h in r.result.hits] for r in results] == [[], ["专家推荐"], []]
     shared = sorted(r.index for results in outcomes[30:] for r in results)
     assert shared == [1, 2, 3, 4, 5, 6]
+
+
+def test_long_earlier_segments_contribute_their_tail(moderator):
+    long_intro = "今天给大家介绍我们家的新款面霜，质地很清爽，上脸一点都不油腻，很多老粉都回购了好几次，" * 2 + "用了能根"
+    results = replay(moderator, [long_intro, "治痘痘"])
+    assert [(h.text, h.start, h.end) for h in results[1].result.hits] == [("根治", 0, 1)]
+    assert results[1].earlier == (1,)
