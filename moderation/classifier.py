@@ -116,6 +116,10 @@ class Classifier:
         return tuple(spans)
 
 
+# Runs of flagged characters this close are one phrase (the token head dips inside `皮肤白了好几个度`).
+_MAX_GAP = 2
+
+
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     start = None
@@ -127,7 +131,13 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
             start = None
     if start is not None:
         runs.append((start, len(flags)))
-    return runs
+    merged: list[tuple[int, int]] = []
+    for a, b in runs:
+        if merged and a - merged[-1][1] <= _MAX_GAP:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def _read_meta(path: Path) -> dict:
