@@ -424,7 +424,10 @@ class RedisStreamStore:
         self._redis.zremrangebyscore(self._index, "-inf", now - self.idle_seconds)
         excess = self._redis.zcard(self._index) - self.max_sessions
         if excess > 0:
-            oldest = [m.decode() for m in self._redis.zrange(self._index, 0, excess - 1)]
+            oldest = [
+                m.decode() if isinstance(m, bytes) else str(m)
+                for m in self._redis.zrange(self._index, 0, excess - 1)
+            ]
             if oldest:
                 self._redis.delete(*(self._key(s) for s in oldest))
                 self._redis.zrem(self._index, *oldest)

@@ -60,12 +60,15 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
     app.state.sessions = sessions
     app.state.batcher = batcher
     app.state.metrics = metrics
-    app.state.startup_hooks: list[Hook] = []
-    app.state.shutdown_hooks: list[Hook] = [
+    startup_hooks: list[Hook] = []
+    shutdown_hooks: list[Hook] = [
         lambda app: app.state.sessions.store.close(),
         lambda app: app.state.batcher.close(),
     ]
-    app.state.readiness_checks: list[Callable[[], Any]] = []
+    readiness_checks: list[Callable[[], Any]] = []
+    app.state.startup_hooks = startup_hooks
+    app.state.shutdown_hooks = shutdown_hooks
+    app.state.readiness_checks = readiness_checks
     app.state.freeze_gc = True
     if isinstance(store, RedisStreamStore):
         app.state.readiness_checks.append(_named("redis_stream_store", store.ping))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -53,14 +54,14 @@ def error_response(
     return JSONResponse(ApiError(status, code, message, details).body(), status_code=status)
 
 
-def validation_error(errors: list[Any] | tuple[Any, ...]) -> ApiError:
+def validation_error(errors: Sequence[Any]) -> ApiError:
     """Pydantic's errors → one ApiError naming each field; malformed JSON is a 400 of its own."""
     details = [
         {"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", ""), "message": e.get("msg", "")}
         for e in errors
     ]
     if any(e.get("type") == "json_invalid" for e in errors):
-        ctx = next((e.get("ctx", {}) for e in errors if e.get("type") == "json_invalid"), {})
+        ctx: dict[str, Any] = next((e.get("ctx", {}) for e in errors if e.get("type") == "json_invalid"), {})
         return ApiError(
             400, "malformed_json", f"the body is not valid JSON: {ctx.get('error', 'parse error')}"
         )

@@ -6,7 +6,7 @@ Limits that come from settings (text length, batch size) are checked by `check_t
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -158,7 +158,7 @@ def layer_set(layers: list[Layer] | None) -> frozenset[Layer] | None:
     return None if layers is None else frozenset(layers)
 
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorPublic, "description": "malformed JSON or invalid UTF-8"},
     413: {"model": ErrorPublic, "description": "body larger than the configured limit"},
     422: {"model": ErrorPublic, "description": "a field is missing, of the wrong type, empty or too long"},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, WebSocket, WebSocketDisconnect
@@ -91,7 +93,7 @@ async def stream_ws(
         pass
 
 
-def _message_text(message: dict[str, Any]) -> str:
+def _message_text(message: Mapping[str, Any]) -> str:
     if message.get("text") is not None:
         return message["text"]
     try:
@@ -119,20 +121,34 @@ async def _segment(
 ) -> SegmentResult:
     check_text(body.text, limit=settings.max_text_chars)
     check_segment_times(body.start, body.end)
-    options = {
-        "kind": body.kind,
-        "category": body.category,
-        "layers": layer_set(body.layers),
-        "start": body.start,
-        "end": body.end,
-    }
+    layers = layer_set(body.layers)
     try:
         if sessions.runs_on_the_loop:
             # Memory state: wait on the stream's lock and the batcher without holding a thread.
-            outcome = await sessions.segment_async(stream_id, body.text, check=batcher.check, **options)
+            outcome = await sessions.segment_async(
+                stream_id,
+                body.text,
+                check=batcher.check,
+                kind=body.kind,
+                category=body.category,
+                layers=layers,
+                start=body.start,
+                end=body.end,
+            )
         else:
             # Redis state: the optimistic WATCH/MULTI loop is blocking I/O, so it runs in a thread.
-            outcome = await run_in_threadpool(sessions.segment, stream_id, body.text, **options)
+            outcome = await run_in_threadpool(
+                partial(
+                    sessions.segment,
+                    stream_id,
+                    body.text,
+                    kind=body.kind,
+                    category=body.category,
+                    layers=layers,
+                    start=body.start,
+                    end=body.end,
+                )
+            )
     except LayerUnavailable as exc:
         raise ApiError(422, "layer_unavailable", str(exc)) from None
     except StreamBusyError as exc:
