@@ -23,9 +23,10 @@ $(VENV)/.dev: pyproject.toml | $(VENV)/bin/activate
 run: $(VENV)/.base
 	$(VENV)/bin/moderation serve --host $(HOST) --port $(PORT)
 
-# Debian's chromium for the browser tests; never a downloaded browser.
+# Debian's chromium (and a CJK font, so screenshots show Chinese) for the browser tests; never a downloaded browser.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@{ command -v chromium && fc-list :lang=zh | grep -q .; } >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei >/dev/null; }
 
 # PostgreSQL and Redis run on these machines; start them when they are down.
 services:
