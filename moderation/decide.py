@@ -32,9 +32,12 @@ MODEL_ONLY_CEILING = Action.REVIEW
 MODEL_CONFIDENT = 0.99
 # The shipped model is small (held-out efficacy F1 0.74, models/MODEL_CARD.md), so it acts alone
 # only when it is sure: a model-only finding needs at least this probability, whatever the
-# card's threshold, and a rule marked model_can_override is vetoed only below DEFAULT_VETO_BELOW.
+# card's threshold (3.8% of clean held-out items reach it).
 MODEL_ONLY_MIN = 0.95
-DEFAULT_VETO_BELOW = 0.01
+# A rule marked model_can_override is vetoed when the model's probability for its label is below
+# this. On the held-out split 2% of real diversion items score under 0.01 but 12% of real efficacy
+# items do, so the model may not veto efficacy rules at all.
+VETO_BELOW: Mapping[Label, float] = {Label.DIVERSION: 0.01, Label.EFFICACY: 0.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ def decide(
     kind: Kind,
     ruleset: CompiledRuleset,
     thresholds: Mapping[Label, float],
-    veto_below: float = DEFAULT_VETO_BELOW,
+    veto_below: Mapping[Label, float] = VETO_BELOW,
 ) -> Decision:
     notes: list[str] = []
     hits = _drop_nested(list(rule_hits))
@@ -76,14 +79,14 @@ def _drop_nested(hits: list[Hit]) -> list[Hit]:
 
 
 def _apply_vetoes(
-    hits: list[Hit], scores: Scores, ruleset: CompiledRuleset, veto_below: float
+    hits: list[Hit], scores: Scores, ruleset: CompiledRuleset, veto_below: Mapping[Label, float]
 ) -> tuple[list[Hit], list[str]]:
     kept: list[Hit] = []
     notes: list[str] = []
     for hit in hits:
         p = scores.get(hit.label)
         rule = ruleset.rules.get(hit.rule)
-        if rule is not None and rule.model_can_override and p is not None and p < veto_below:
+        if rule is not None and rule.model_can_override and p is not None and p < veto_below[hit.label]:
             notes.append(f"model vetoed {hit.rule} on “{hit.text}” ({hit.label.value} p={p:.3f})")
         else:
             kept.append(hit)

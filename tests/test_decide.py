@@ -55,7 +55,8 @@ TEXT = "这是我用过最好的面霜 全网最低价"
 )
 def test_model_can_veto_only_overridable_rules(model, kept_rules, noted):
     hits = [_hit("absolute.best", 5, 7, TEXT), _hit("absolute.lowest", 11, 16, TEXT)]
-    decision = decide(hits, model, text=TEXT, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS)
+    decision = decide(hits, model, text=TEXT, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS,
+                      veto_below={Label.EFFICACY: 0.01, Label.DIVERSION: 0.01})
     assert {h.rule for h in decision.hits} == kept_rules
     assert any("vetoed absolute.best" in n for n in decision.notes) is noted
 
@@ -116,3 +117,14 @@ def test_action_policy(kind, severity, action):
     hit = _hit("wechat.plain", 0, 4, text, severity=severity, category=RuleCategory.CONTACT_WECHAT)
     decision = decide([hit], None, text=text, kind=kind, ruleset=RULESET, thresholds=THRESHOLDS)
     assert decision.action is action
+
+
+def test_shipped_policy_never_vetoes_efficacy_but_vetoes_diversion():
+    text = "最好的办法是加微信"
+    rules = compile_rules([_rule("absolute.best", RuleCategory.ABSOLUTE_TERM, overridable=True),
+                           _rule("wechat.loose", RuleCategory.CONTACT_WECHAT, overridable=True)])
+    hits = [_hit("absolute.best", 0, 2, text),
+            _hit("wechat.loose", 6, 9, text, category=RuleCategory.CONTACT_WECHAT)]
+    decision = decide(hits, _model(0.001, 0.001), text=text, kind=Kind.TRANSCRIPT, ruleset=rules,
+                      thresholds=THRESHOLDS)
+    assert [h.rule for h in decision.hits] == ["absolute.best"]
