@@ -131,7 +131,7 @@ class Moderator:
         )
 
 
-_NO_THRESHOLDS = {label: 1.0 for label in Label}
+_NO_THRESHOLDS = dict.fromkeys(Label, 1.0)
 
 
 def build_moderator(settings: Settings | None = None) -> Moderator:

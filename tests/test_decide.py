@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from moderation.classifier import ModelOutput, ModelSpan
 
+from moderation.classifier import ModelOutput, ModelSpan
 from moderation.decide import decide
 from moderation.ruleset.compile import compile_rules
 from moderation.ruleset.schema import Rule
