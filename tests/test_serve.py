@@ -172,7 +172,8 @@ def test_graceful_shutdown_drains_in_flight_requests(servers):
     def slow_batch() -> None:
         began = time.monotonic()
         r = httpx.post(server.url + "/v1/moderate/batch", json={"items": items}, timeout=60)
-        outcome.update(status=r.status_code, seconds=time.monotonic() - began, n=len(r.json()["results"]))
+        outcome.update(status=r.status_code, seconds=time.monotonic() - began, n=len(r.json()["results"]),
+                       finished=time.monotonic())
 
     t = threading.Thread(target=slow_batch)
     t.start()
@@ -181,8 +182,12 @@ def test_graceful_shutdown_drains_in_flight_requests(servers):
     while in_flight(server.url) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     server.process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
     t.join(60)
     assert outcome.get("status") == 200 and outcome["n"] == 200, outcome
+    if outcome["finished"] < signalled:
+        # The gauge saw the batch in flight, yet it ended before the signal left: nothing was drained.
+        pytest.skip("the batch finished before SIGTERM was sent; drain not exercised this run")
     # uvicorn re-raises the signal it caught once it has drained, so the exit is "terminated".
     assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
     lines = server.log_lines()
@@ -190,7 +195,9 @@ def test_graceful_shutdown_drains_in_flight_requests(servers):
         line["logger"] == "moderation.access" and line["route"] == "/v1/moderate/batch" for line in lines
     )
     assert any("Shutting down" in line["message"] for line in lines)
-    assert any("Waiting for connections to close" in line["message"] for line in lines), lines[-5:]
+    # Drained: the response came after the signal, whole. (uvicorn logs "Waiting for connections to
+    # close" only when the request outlives a further 0.1 s, so that line is no proof either way.)
+    assert outcome["finished"] > signalled
 
 
 @pytest.mark.parametrize(
