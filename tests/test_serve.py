@@ -166,7 +166,8 @@ def in_flight(url: str) -> float:
 def test_graceful_shutdown_drains_in_flight_requests(servers):
     # Last in this module: it stops server a.
     server = servers["a"]
-    items = [{"text": "这款面霜是全网最好的，用了能根治痘痘，加我薇信领优惠。" * 8} for _ in range(200)]
+    # Long, hit-dense texts: the batch takes seconds, so SIGTERM surely lands while it is in flight.
+    items = [{"text": "这款面霜是全网最好的，用了能根治痘痘，加我薇信领优惠。" * 30} for _ in range(200)]
     outcome: dict = {}
 
     def slow_batch() -> None:
