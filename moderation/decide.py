@@ -102,7 +102,7 @@ def _model_only_hits(
         p = model.scores.get(label)
         if p is None or p < max(thresholds[label], MODEL_ONLY_MIN) or any(h.label is label for h in rule_hits):
             continue
-        spans = [s for s in model.spans if s.label is label] or []
+        spans = [s for s in model.spans if s.label is label]
         severity = Severity.MEDIUM if p >= MODEL_CONFIDENT else Severity.LOW
         if not spans:
             # The best span the system can give is the whole text.
