@@ -14,7 +14,7 @@ from moderation.ruleset.compile import CompiledRuleset, compile_rules
 from moderation.ruleset.live import LiveRuleset
 from moderation.ruleset.packs import load_rules
 from moderation.settings import Settings
-from moderation.types import Kind, Label, Layer, ProductCategory, Result, Scores
+from moderation.types import ALL_LAYERS, Action, Kind, Label, Layer, ProductCategory, Result, Scores
 
 if TYPE_CHECKING:
     from moderation.classifier import Classifier, ModelOutput
@@ -58,7 +58,7 @@ class Moderator:
 
     @property
     def available_layers(self) -> frozenset[Layer]:
-        return frozenset(Layer) if self.classifier is not None else frozenset({Layer.RULES})
+        return ALL_LAYERS if self.classifier is not None else _RULES_ONLY
 
     def with_ruleset(self, compiled: CompiledRuleset) -> Moderator:
         """The same model with another ruleset, for dry-runs of a draft."""
@@ -83,7 +83,15 @@ class Moderator:
         layers: frozenset[Layer] | None = None,
         id: str | None = None,
     ) -> Result:
-        return self.check_many([CheckItem(text, kind, category, id)], layers=layers)[0]
+        # The same steps as check_many for one item, without a CheckItem and lists per call:
+        # this is the hot path of a live stream.
+        used, notes = self._layers(layers)
+        ruleset = self.live.current
+        model = None
+        if Layer.MODEL in used:
+            assert self.classifier is not None
+            model = self.classifier.predict([text])[0]
+        return self._judge(text, kind, category, id, ruleset, model, used, notes)
 
     def check_many(self, items: Sequence[CheckItem], *, layers: frozenset[Layer] | None = None) -> list[Result]:
         """Batch the model over all items; every item is judged with the same ruleset."""
@@ -93,20 +101,25 @@ class Moderator:
         if Layer.MODEL in used and items:
             assert self.classifier is not None
             outputs = self.classifier.predict([item.text for item in items])
-        return [self._judge(item, ruleset, out, used, notes) for item, out in zip(items, outputs, strict=True)]
+        return [
+            self._judge(item.text, item.kind, item.category, item.id, ruleset, out, used, notes)
+            for item, out in zip(items, outputs, strict=True)
+        ]
 
     def _layers(self, requested: frozenset[Layer] | None) -> tuple[frozenset[Layer], tuple[str, ...]]:
         if requested is None:
             notes = () if self.rules_only_reason is None else (f"rules-only mode: {self.rules_only_reason}",)
             return self.available_layers, notes
-        missing = requested - self.available_layers
-        if missing:
+        if not requested <= self.available_layers:
             raise LayerUnavailable(f"the model layer is not loaded ({self.rules_only_reason})")
         return requested, ()
 
     def _judge(
         self,
-        item: CheckItem,
+        text: str,
+        kind: Kind,
+        category: ProductCategory,
+        id: str | None,
         ruleset: CompiledRuleset,
         model: ModelOutput | None,
         layers: frozenset[Layer],
@@ -114,24 +127,34 @@ class Moderator:
     ) -> Result:
         rule_hits = ()
         if Layer.RULES in layers:
-            rule_hits = find_hits(ruleset, normalize(item.text), kind=item.kind, category=item.category)
+            rule_hits = find_hits(ruleset, normalize(text), kind=kind, category=category)
+        model_version = self.model_version if Layer.MODEL in layers else None
+        if not rule_hits and model is None:
+            # Most segments are clean: decide() and reminders_for() would return nothing and pass,
+            # so the result is built directly (tests/test_engine.py holds it equal to theirs).
+            return Result(
+                id=id, labels=(), action=Action.PASS, hits=(), scores=_NO_SCORES, reminders=(),
+                ruleset_version=ruleset.version, model_version=model_version, layers=layers, notes=notes,
+            )
         thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
-        decision = decide(rule_hits, model, text=item.text, kind=item.kind, ruleset=ruleset, thresholds=thresholds)
+        decision = decide(rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds)
         return Result(
-            id=item.id,
+            id=id,
             labels=decision.labels,
             action=decision.action,
             hits=decision.hits,
-            scores=model.scores if model is not None else Scores(),
+            scores=model.scores if model is not None else _NO_SCORES,
             reminders=reminders_for(decision.hits, ruleset.rules),
             ruleset_version=ruleset.version,
-            model_version=self.model_version if Layer.MODEL in layers else None,
+            model_version=model_version,
             layers=layers,
             notes=notes + decision.notes,
         )
 
 
 _NO_THRESHOLDS = dict.fromkeys(Label, 1.0)
+_NO_SCORES = Scores()  # frozen, so one value serves every result without a model
+_RULES_ONLY = frozenset({Layer.RULES})
 
 
 def build_moderator(settings: Settings | None = None) -> Moderator:

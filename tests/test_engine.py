@@ -7,9 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from moderation import build_moderator
+from moderation.decide import decide
 from moderation.engine import CheckItem, LayerUnavailable
+from moderation.reminders import reminders_for
 from moderation.settings import Settings
-from moderation.types import Kind, Label, Layer, ProductCategory, Source
+from moderation.types import Kind, Label, Layer, ProductCategory, Result, Scores, Source
 
 RULES = frozenset({Layer.RULES})
 
@@ -73,6 +75,37 @@ def test_rules_only_mode_says_so_and_refuses_the_model_layer(rules_only):
     assert rules_only.status()["rules_only"]
     with pytest.raises(LayerUnavailable):
         rules_only.check("加我微信", layers=frozenset({Layer.MODEL}))
+
+
+@pytest.mark.parametrize(
+    ("text", "layers"),
+    [
+        # no term at all
+        ("今天包邮 拍一发二", RULES),
+        ("", RULES),
+        # a term voided by an exception (第一次), and the rules-only note when no layers are named
+        ("第一次来直播间的宝宝 点点关注", RULES),
+        ("第一次来直播间的宝宝 点点关注", None),
+    ],
+)
+def test_a_clean_text_gets_the_result_decide_and_reminders_give(rules_only, text, layers):
+    """check() builds a clean result without decide() and reminders_for(); it must be theirs."""
+    ruleset = rules_only.live.current
+    decision = decide((), None, text=text, kind=Kind.COPY, ruleset=ruleset, thresholds=dict.fromkeys(Label, 1.0))
+    notes = () if layers else ("rules-only mode: started with --rules-only",)
+    expected = Result(
+        id="s1",
+        labels=decision.labels,
+        action=decision.action,
+        hits=decision.hits,
+        scores=Scores(),
+        reminders=reminders_for(decision.hits, ruleset.rules),
+        ruleset_version=ruleset.version,
+        model_version=None,
+        layers=RULES,
+        notes=notes + decision.notes,
+    )
+    assert rules_only.check(text, kind=Kind.COPY, layers=layers, id="s1") == expected
 
 
 def test_missing_model_is_a_clear_error_at_start(tmp_path):
