@@ -139,9 +139,9 @@ def _judge(
     if not active:
         return ()
     candidates, exception_spans = _candidates(ruleset, text, active)
-    candidates = _drop_shadowed_homophones(candidates)
-    if not candidates:
+    if not candidates:  # most texts
         return ()
+    candidates = _drop_shadowed_homophones(candidates)
     kept: dict[int, list[_Candidate]] = defaultdict(list)
     # Longest first within a rule: an occurrence inside one already kept cannot change the hit.
     candidates.sort(key=lambda c: (c.rule, c.start, -c.end))
