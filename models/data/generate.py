@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.data import banks, render
+from models.data import banks, packs, render
 
 EFF = "efficacy"
 DIV = "diversion"
@@ -169,6 +169,53 @@ def negated_div(pk: Picker) -> list[Piece]:
     return pieces
 
 
+_DIV_FRAMES = ["{T}", "有需要的{T}", "{T} 我发你", "想要的{T}", "{T} 细聊", "拍不到的{T}", "老客户{T}", "{T}吧",
+               "售后直接{T}", "{T} 给你优惠"]
+
+
+def _pack_rules(label: str, cat: str) -> dict[str, list[str]]:
+    """Rule id → its usable terms, for the rules of `label` that apply to product category `cat`."""
+    out: dict[str, list[str]] = {}
+    for t in packs.pack_data().terms:
+        if t.label == label and cat in t.categories:
+            out.setdefault(t.rule, []).append(t.term)
+    return out
+
+
+def pack_term(pk: Picker, cat: str, label: str) -> list[Piece]:
+    """A pack term in a frame, labelled: the model learns every surface form the rules know."""
+    rng = pk.rng
+    by_rule = _pack_rules(label, cat)
+    if not by_rule:
+        return div_core(pk) if label == DIV else eff_core(pk, cat)
+    rule = rng.choice(sorted(by_rule))
+    term = pk.phrase(f"pack:{rule}", by_rule[rule])
+    frames = _DIV_FRAMES if label == DIV else rng.choice([_EFF_FRAMES_VERB, _EFF_FRAMES_ADJ])
+    pre, post = rng.choice(frames).replace("{P}", "{T}").split("{T}")
+    prod = _prod(rng, cat)
+    return [(pre.replace("{prod}", prod), None), (term, label), (post.replace("{prod}", prod), None)]
+
+
+def pack_exception(pk: Picker, cat: str) -> list[Piece]:
+    """A harmless look-alike a reviewer wrote down as an exception (第一次, 最好先, 微信支付)."""
+    rule_phrases: dict[str, list[str]] = {}
+    for rule, phrase in packs.pack_data().exceptions:
+        rule_phrases.setdefault(rule, []).append(phrase)
+    rule = pk.rng.choice(sorted(rule_phrases))
+    core = pk.phrase(f"packexc:{rule}", rule_phrases[rule])
+    frame = pk.rng.choice(["{X}", "我们这个{X}", "{X}的", "{prod} {X}", "{X}哦", "放心 {X}", "这款{X}", "{X} 家人们"])
+    return [(frame.replace("{X}", core).replace("{prod}", _prod(pk.rng, cat)), None)]
+
+
+def pack_sentence(pk: Picker, positive: bool) -> list[Piece]:
+    """One of the packs' own example sentences; a positive carries the rule layer's spans."""
+    data = packs.pack_data()
+    pool = data.positives if positive else data.negatives
+    by_text = {s.text: s for s in pool}
+    text = pk.phrase("packpos" if positive else "packneg", sorted(by_text))
+    return packs.pieces_of(by_text[text])
+
+
 def hard_negative(pk: Picker, cat: str) -> list[Piece]:
     rng = pk.rng
     fam, phrases = rng.choice(banks.HARD_NEG_PHRASES)
@@ -303,8 +350,9 @@ def background_example(rng: random.Random, source: str, sent: str) -> Example:
 # ---------------------------------------------------------------------------------------------
 
 _MIX = {  # share of generated examples per recipe; about half carry a label
-    "eff": 20, "testimonial": 4, "div": 22, "both": 4, "neg_eff": 10, "neg_div": 6, "hard": 14,
+    "eff": 16, "testimonial": 4, "div": 16, "both": 4, "neg_eff": 10, "neg_div": 6, "hard": 10,
     "num": 3, "ok_claim": 6, "testimonial_ok": 2, "chitchat": 3,
+    "pack_eff": 10, "pack_div": 7, "pack_exc": 7, "pack_pos": 6, "pack_neg": 5,
 }
 
 
@@ -328,6 +376,12 @@ def recipe(pk: Picker, name: str, cat: str) -> list[Piece]:
         core = negated_div(pk)
     elif name == "hard":
         core = hard_negative(pk, cat)
+    elif name in ("pack_eff", "pack_div"):
+        core = pack_term(pk, cat, EFF if name == "pack_eff" else DIV)
+    elif name == "pack_exc":
+        core = pack_exception(pk, cat)
+    elif name in ("pack_pos", "pack_neg"):
+        core = pack_sentence(pk, name == "pack_pos")
     elif name == "num":
         core = [(render.fill_numbers(rng, pk.phrase("num", banks.NUM_NEG)), None)]
     elif name == "ok_claim":
