@@ -39,6 +39,7 @@ class TrainConfig:
     lr: float = 5e-4
     warmup: float = 0.06
     token_loss_weight: float = 0.5
+    dropout: float = 0.1
     min_char_freq: int = 2
     seed: int = 13
     threads: int = 2
@@ -102,8 +103,8 @@ def bert_config(cfg: TrainConfig, vocab_size: int) -> BertConfig:
         intermediate_size=cfg.intermediate,
         max_position_embeddings=cfg.max_len,
         type_vocab_size=1,
-        hidden_dropout_prob=0.05,
-        attention_probs_dropout_prob=0.05,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
         pad_token_id=0,
     )
     config._attn_implementation = "eager"  # exports cleanly to ONNX opset 17

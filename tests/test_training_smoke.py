@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,9 @@ TINY = TrainConfig(layers=2, hidden=32, heads=2, intermediate=64, max_len=32, ba
 @pytest.mark.slow
 def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
     out = tmp_path / "shipped"
-    t0 = time.monotonic()
     # A 32-wide model quantizes coarsely; the shipped model is held to models.export.TOLERANCE.
     figures = build(out=out, work=tmp_path / "work", n=400, seed=7, cfg=TINY, background=False,
                     tolerance=(0.3, 0.1), log=lambda _m: None)
-    assert time.monotonic() - t0 < 60
 
     assert {p.name for p in out.iterdir()} == {"model.onnx", "tokenizer.json", "model.json"}
     assert figures["training"]["steps_done"] == 30
