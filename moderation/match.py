@@ -167,10 +167,7 @@ def _candidates(
 ) -> tuple[list[_Candidate], dict[int, list[tuple[int, int]]]]:
     candidates: list[_Candidate] = []
     exception_spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    matched = ruleset.pattern_set.Match(text) if ruleset.pattern_set is not None else None
-    probe = ruleset.terms_probe
-    # The set's probe member matches exactly when some automaton key occurs in the text.
-    if ruleset.automaton.kind == ahocorasick.AHOCORASICK and (probe is None or (matched and probe in matched)):
+    if ruleset.automaton.kind == ahocorasick.AHOCORASICK:
         for last, (key, entries) in ruleset.automaton.iter(text):
             start, end = last - len(key) + 1, last + 1
             for entry in entries:
@@ -180,9 +177,8 @@ def _candidates(
                     exception_spans[entry.rule].append((start, end))
                 else:
                     candidates.append(_Candidate(entry.rule, start, end, key, True, entry.homophone))
+    matched = ruleset.pattern_set.Match(text) if ruleset.pattern_set is not None else None
     for k in matched or ():
-        if k == probe:
-            continue
         i, pattern, is_exception = ruleset.pattern_index[k]
         if i not in active:
             continue

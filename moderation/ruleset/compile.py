@@ -62,9 +62,6 @@ class CompiledRuleset:
     pattern_set: Any = field(repr=False, default=None)
     # pattern_set index → (index into `compiled`, compiled pattern, whether it is an exception)
     pattern_index: tuple[tuple[int, Any, bool], ...] = field(repr=False, default=())
-    # The pattern_set index that matches when some automaton key occurs in the text; None when the
-    # set has no such member and the automaton must run on every text.
-    terms_probe: int | None = field(repr=False, default=None)
 
     def rule(self, rule_id: str) -> Rule:
         try:
@@ -228,7 +225,21 @@ def compile_rules(
         automaton.add_word(key, (key, deduped))
     if keys:
         automaton.make_automaton()
-    pattern_set, pattern_index, terms_probe = _pattern_set(compiled, keys)
+    pattern_set = None
+    pattern_index: list[tuple[int, Any, bool]] = []
+    if any(c.patterns or c.exception_patterns for c in compiled):
+        options = re2.Options()
+        options.log_errors = False
+        pattern_set = re2.Set.SearchSet(options)
+        for i, cr in enumerate(compiled):
+            for sources, patterns, is_exception in (
+                (cr.rule.patterns, cr.patterns, False),
+                (cr.rule.exception_patterns, cr.exception_patterns, True),
+            ):
+                for source, pattern in zip(sources, patterns, strict=True):
+                    pattern_set.Add(source)
+                    pattern_index.append((i, pattern, is_exception))
+        pattern_set.Compile()
     applicable = {
         (kind, cat): frozenset(i for i, r in enumerate(enabled) if r.applies(kind=kind, category=cat))
         for kind in Kind
@@ -242,44 +253,5 @@ def compile_rules(
         applicable=MappingProxyType(applicable),
         tokenizer=jieba_tokenizer(),
         pattern_set=pattern_set,
-        pattern_index=pattern_index,
-        terms_probe=terms_probe,
+        pattern_index=tuple(pattern_index),
     )
-
-
-def _pattern_set(
-    compiled: list[CompiledRule], keys: Iterable[str]
-) -> tuple[Any, tuple[tuple[int, Any, bool], ...], int | None]:
-    """One RE2 set over every rule's patterns and, as its last member, every automaton key.
-
-    Most texts hold no key at all; the set scan that runs anyway for the patterns says so, and
-    the automaton (ten times slower on short text) is skipped. A ruleset whose keys are too many
-    for RE2's memory budget gets no probe: its automaton runs on every text.
-    """
-    sources: list[str] = []
-    index: list[tuple[int, Any, bool]] = []
-    for i, cr in enumerate(compiled):
-        for written, patterns, is_exception in (
-            (cr.rule.patterns, cr.patterns, False),
-            (cr.rule.exception_patterns, cr.exception_patterns, True),
-        ):
-            for source, pattern in zip(written, patterns, strict=True):
-                sources.append(source)
-                index.append((i, pattern, is_exception))
-    probe = "|".join(re2.escape(k) for k in sorted(keys) if k)  # the automaton ignores an empty key
-    if probe:
-        try:
-            return _compile_set([*sources, probe]), tuple(index), len(sources)
-        except re2.error:
-            pass  # too many keys for one RE2 program
-    return (_compile_set(sources) if sources else None), tuple(index), None
-
-
-def _compile_set(sources: list[str]) -> Any:
-    options = re2.Options()
-    options.log_errors = False
-    pattern_set = re2.Set.SearchSet(options)
-    for source in sources:
-        pattern_set.Add(source)
-    pattern_set.Compile()
-    return pattern_set
