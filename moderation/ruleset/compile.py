@@ -185,6 +185,44 @@ def _add_homophones(rules: list[Rule], keys: dict[str, list[Entry]]) -> None:
                     keys.setdefault(key, []).append(Entry(i, False, term, homophone=True))
 
 
+# Common chars that start no key still get a root child (see `_automaton`); 100 gave the most.
+_ROOT_SHORTCUTS = 100
+_NEVER = "\x00"  # normalize() folds control chars to separators and drops them
+
+
+def _automaton(values: dict[str, tuple[str, tuple[Entry, ...]]]) -> Any:
+    """The automaton over every key, its root's children ordered by how common their char is.
+
+    pyahocorasick finds a child by scanning a node's children in the order they were added,
+    and every char that extends no partial match is looked up among the root's (~900, one per
+    first char of a key). Adding keys by how common their first char is in jieba's dictionary,
+    and giving the commonest chars that start no key a child of their own (a key ending in a
+    char that normalized text never holds, with no entries, so it yields nothing even if it
+    were found), puts most chars of real text near the front of that scan: the automaton runs
+    30% faster on segments. The keys and what they match are the same in any order.
+    """
+    automaton = ahocorasick.Automaton()
+    if not values:
+        return automaton
+    rank = _char_rank()
+    firsts = {key[:1] for key in values}
+    shortcuts = [c for c in list(rank)[:_ROOT_SHORTCUTS] if c not in firsts]
+    rows = [*values.items(), *((c + _NEVER, (c + _NEVER, ())) for c in shortcuts)]
+    rows.sort(key=lambda row: rank.get(row[0][:1], len(rank)))  # stable: ties keep their order
+    for key, value in rows:
+        automaton.add_word(key, value)
+    automaton.make_automaton()
+    return automaton
+
+
+@lru_cache(maxsize=1)
+def _char_rank() -> dict[str, int]:
+    """Single chars of jieba's dictionary, commonest first → their rank."""
+    freq = jieba_tokenizer().FREQ
+    chars = sorted((w for w, f in freq.items() if len(w) == 1 and f), key=lambda w: -freq[w])
+    return {c: i for i, c in enumerate(chars)}
+
+
 def ruleset_version(rules: Iterable[Rule]) -> str:
     """A short hash of the rules' content, independent of their order."""
     data = sorted((r.model_dump(mode="json") for r in rules), key=lambda d: d["id"])
@@ -217,14 +255,13 @@ def compile_rules(
         )
     if homophones:
         _add_homophones(enabled, keys)
-    automaton = ahocorasick.Automaton()
+    values: dict[str, tuple[str, tuple[Entry, ...]]] = {}
     for key, entries in keys.items():
         # Within one rule a term may repeat after normalization (薇信, 威信 → 微信): keep one.
         unique = tuple(dict.fromkeys(entries, None)) if len(entries) > 1 else tuple(entries)
         deduped = tuple({(e.rule, e.is_exception): e for e in unique}.values())
-        automaton.add_word(key, (key, deduped))
-    if keys:
-        automaton.make_automaton()
+        values[key] = (key, deduped)
+    automaton = _automaton(values)
     pattern_set = None
     pattern_index: list[tuple[int, Any, bool]] = []
     if any(c.patterns or c.exception_patterns for c in compiled):
