@@ -231,7 +231,8 @@ _LATIN_ROWS = (
     (r"k(?<![a-z]k) *o *u *k *o *u(?![a-z])", _QQ),
     (r"j(?<![a-z]j) *i *a *w *o(?![a-z])", "加我"),
 )
-_LATIN_HINT = re.compile("[vwkj]")
+_LATIN_FIRSTS = "vwkj"
+_LATIN_HINT = re.compile(f"[{_LATIN_FIRSTS}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +275,8 @@ _PHRASES = (
     _Phrase("q群", "qq群", not_before="q"),
 )
 _PHRASE_BY_FORM = {form: row for row in _PHRASES for form in row.forms.split()}
-_PHRASE_HINT = re.compile("[" + "".join(sorted({f[0] for f in _PHRASE_BY_FORM})) + "]")
+_PHRASE_FIRSTS = "".join(sorted({f[0] for f in _PHRASE_BY_FORM}))
+_PHRASE_HINT = re.compile(f"[{_PHRASE_FIRSTS}]")
 
 
 @cache
@@ -320,6 +322,8 @@ _FILLER_HINT = re.compile("那个|这个|然后|就是|[嗯呃额啊]")
 _FILLER = re.compile(f"(?<=[{_DIGITLIKE}])(?:那个|这个|然后|就是|嗯|呃|额|啊)+(?=[{_DIGITLIKE}])")
 _NON_ASCII_DIGIT = re.compile("[零〇一二三四五六七八九壹贰叁肆伍陆柒捌玖幺两洞拐]")
 _ANY_DIGITLIKE = re.compile(f"[{_DIGITLIKE}]")
+# Any char that steps 2, 4 or 5 start from: a Latin hint, a digit-like char, a phrase's first char.
+_ANY_HINT = re.compile(f"[{_LATIN_FIRSTS}{_DIGITLIKE}{_PHRASE_FIRSTS}]")
 _SEPARATORS = re.compile(r"[ +]+")
 
 # ---------------------------------------------------------------------------------------------
@@ -394,7 +398,10 @@ def _digits(match: re.Match[str]) -> str:
 def normalize(original: str) -> NormalizedText:
     """Normalize `original` for matching; see the module docstring for every mapping."""
     s, st, en = _fold(original)
-    if _LATIN_HINT.search(s):
+    # Joining separators adds no char that steps 2, 4 and 5 look for: text with none of them
+    # (most of it) skips those steps on one search.
+    rare = _ANY_HINT.search(s)
+    if rare and _LATIN_HINT.search(s):
         s, st, en = _rewrite(s, st, en, _latin_pattern(), _latin_replace)
     if "+" in s:
         s, st, en = _rewrite(s, st, en, _SEPARATORS, _join)
@@ -403,8 +410,16 @@ def normalize(original: str) -> NormalizedText:
         s = s.replace(_SEP, "")
         st = tuple(compress(st, keep))
         en = tuple(compress(en, keep))
-    # A filler goes only between two digit-like chars and a run is made of them: most text has
-    # none, and skips both steps on one search.
+    if rare:
+        s, st, en = _digits_and_phrases(s, st, en)
+    return NormalizedText(original, s, _as_tuple(st), _as_tuple(en))
+
+
+def _digits_and_phrases(
+    s: str, st: Sequence[int], en: Sequence[int]
+) -> tuple[str, Sequence[int], Sequence[int]]:
+    """Steps 4 and 5 on the joined text."""
+    # A filler goes only between two digit-like chars and a run is made of them.
     if _ANY_DIGITLIKE.search(s):
         if _FILLER_HINT.search(s):
             s, st, en = _rewrite(s, st, en, _FILLER, _drop)
@@ -412,7 +427,7 @@ def normalize(original: str) -> NormalizedText:
             s = _DIGIT_RUN.sub(_digits, s)  # same length: the offsets do not move
     if _PHRASE_HINT.search(s):
         s, st, en = _rewrite(s, st, en, _phrase_pattern(), _phrase_replace)
-    return NormalizedText(original, s, _as_tuple(st), _as_tuple(en))
+    return s, st, en
 
 
 def _as_tuple(offsets: Sequence[int]) -> tuple[int, ...]:
