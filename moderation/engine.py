@@ -132,10 +132,9 @@ class Moderator:
         if not rule_hits and model is None:
             # Most segments are clean: decide() and reminders_for() would return nothing and pass,
             # so the result is built directly (tests/test_engine.py holds it equal to theirs).
-            return Result(
-                id=id, labels=(), action=Action.PASS, hits=(), scores=_NO_SCORES, reminders=(),
-                ruleset_version=ruleset.version, model_version=model_version, layers=layers, notes=notes,
-            )
+            # Positional (id, labels, action, hits, scores, reminders, ruleset_version,
+            # model_version, layers, notes): keywords cost a quarter of the call here.
+            return Result(id, (), Action.PASS, (), _NO_SCORES, (), ruleset.version, model_version, layers, notes)
         thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
         decision = decide(rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds)
         return Result(
