@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from moderation.types import Action, Hit, Kind, Label, Scores, Severity, Source
 
 if TYPE_CHECKING:
-    from moderation.classifier import ModelOutput
+    from moderation.classifier import ModelOutput, ModelSpan
     from moderation.ruleset.compile import CompiledRuleset
 
 # Live speech gets a reminder first; a product page is a standing text, so the same
@@ -29,15 +29,21 @@ ACTION_BY_SEVERITY: Mapping[tuple[Kind, Severity], Action] = {
 # A finding of the model alone is never enough to block: a person looks first.
 MODEL_ONLY_CEILING = Action.REVIEW
 # Model confidence above which a model-only finding counts as medium rather than low severity.
-MODEL_CONFIDENT = 0.99
-# The shipped model is small (held-out efficacy F1 0.74, models/MODEL_CARD.md), so it acts alone
-# only when it is sure: a model-only finding needs at least this probability, whatever the
-# card's threshold (3.8% of clean held-out items reach it).
-MODEL_ONLY_MIN = 0.95
+MODEL_CONFIDENT = 0.998
+# The shipped model is small and trained on generated text: on its held-out split (phrase families
+# it never saw) it is right 96 % (efficacy) and 99 % (diversion) of the time at p >= 0.99 and less
+# below, so a finding of the model alone needs at least this, whatever the card's threshold.
+MODEL_ONLY_MIN = 0.99
+# A model-only finding must point at words, as a reminder quotes what was said: a run of at least
+# this many characters that the token head itself marks (probability >= MODEL_SPAN_MIN). The
+# classifier's fallback span around a single peak character does not qualify.
+MODEL_SPAN_MIN_CHARS = 2
+MODEL_SPAN_MIN = 0.5
 # A rule marked model_can_override is vetoed when the model's probability for its label is below
-# this. On the held-out split 2% of real diversion items score under 0.01 but 12% of real efficacy
-# items do, so the model may not veto efficacy rules at all.
-VETO_BELOW: Mapping[Label, float] = {Label.DIVERSION: 0.01, Label.EFFICACY: 0.0}
+# this. Off for both labels with the shipped model: on its held-out split, a veto at p < 0.001
+# would already remove 3.6 % of real diversion items and 7.7 % of real efficacy items, the
+# phrase families it never saw. Raise it only for a model that earns it.
+VETO_BELOW: Mapping[Label, float] = {Label.DIVERSION: 0.0, Label.EFFICACY: 0.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +108,15 @@ def _model_only_hits(
         p = model.scores.get(label)
         if p is None or p < max(thresholds[label], MODEL_ONLY_MIN) or any(h.label is label for h in rule_hits):
             continue
-        spans = [s for s in model.spans if s.label is label]
+        spans = [s for s in model.spans if s.label is label and _points_at_words(s)]
         severity = Severity.MEDIUM if p >= MODEL_CONFIDENT else Severity.LOW
-        if not spans:
-            # The best span the system can give is the whole text.
-            found.append(_model_hit(label, 0, len(text), text, p, severity))
         for span in spans:
             found.append(_model_hit(label, span.start, span.end, text, p, severity))
     return found
+
+
+def _points_at_words(span: ModelSpan) -> bool:
+    return span.end - span.start >= MODEL_SPAN_MIN_CHARS and span.score >= MODEL_SPAN_MIN
 
 
 def _model_hit(label: Label, start: int, end: int, text: str, p: float, severity: Severity) -> Hit:

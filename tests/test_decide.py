@@ -63,7 +63,7 @@ def test_model_can_veto_only_overridable_rules(model, kept_rules, noted):
 
 def test_confident_model_without_rule_hit_becomes_a_model_hit_with_its_span():
     text = "咱家那个绿色软件上搜我名字就行"
-    model = _model(0.02, 0.96, ModelSpan(Label.DIVERSION, 4, 8, 0.9))
+    model = _model(0.02, 0.995, ModelSpan(Label.DIVERSION, 4, 8, 0.9))
     decision = decide([], model, text=text, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS)
     assert decision.labels == (Label.DIVERSION,)
     (hit,) = decision.hits
@@ -71,15 +71,31 @@ def test_confident_model_without_rule_hit_becomes_a_model_hit_with_its_span():
     assert decision.action is Action.REMIND
 
 
-def test_model_hit_without_span_covers_the_whole_text_and_never_blocks():
+def test_model_hit_never_blocks_even_when_the_model_is_sure():
     text = "喝完第二天血糖就下来了"
-    decision = decide([], _model(0.99, 0.0), text=text, kind=Kind.COPY, ruleset=RULESET, thresholds=THRESHOLDS)
+    model = _model(0.9999, 0.0, ModelSpan(Label.EFFICACY, 5, 10, 0.97))
+    decision = decide([], model, text=text, kind=Kind.COPY, ruleset=RULESET, thresholds=THRESHOLDS)
     (hit,) = decision.hits
-    assert (hit.start, hit.end) == (0, len(text))
+    assert (hit.text, hit.severity) == ("血糖就下来", Severity.MEDIUM)
     assert decision.action is Action.REVIEW  # medium severity on copy, capped for the model alone
 
 
-@pytest.mark.parametrize("p", [0.3, 0.6, 0.94])
+@pytest.mark.parametrize(
+    "span",
+    [
+        None,  # no span at all: the model cannot say which words
+        ModelSpan(Label.EFFICACY, 2, 3, 0.9),  # one character
+        ModelSpan(Label.EFFICACY, 5, 10, 0.3),  # the classifier's fallback run: no character passed 0.5
+    ],
+)
+def test_model_only_finding_must_point_at_words(span):
+    text = "喝完第二天血糖就下来了"
+    model = _model(0.999, 0.0, *([span] if span else []))
+    decision = decide([], model, text=text, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS)
+    assert decision.hits == () and decision.action is Action.PASS
+
+
+@pytest.mark.parametrize("p", [0.3, 0.6, 0.94, 0.985])
 def test_model_below_its_confidence_floor_adds_nothing(p):
     decision = decide([], _model(p, p), text="今天天气不错", kind=Kind.TRANSCRIPT, ruleset=RULESET,
                       thresholds=THRESHOLDS)
@@ -119,7 +135,7 @@ def test_action_policy(kind, severity, action):
     assert decision.action is action
 
 
-def test_shipped_policy_never_vetoes_efficacy_but_vetoes_diversion():
+def test_shipped_policy_vetoes_nothing():
     text = "最好的办法是加微信"
     rules = compile_rules([_rule("absolute.best", RuleCategory.ABSOLUTE_TERM, overridable=True),
                            _rule("wechat.loose", RuleCategory.CONTACT_WECHAT, overridable=True)])
@@ -127,4 +143,5 @@ def test_shipped_policy_never_vetoes_efficacy_but_vetoes_diversion():
             _hit("wechat.loose", 6, 9, text, category=RuleCategory.CONTACT_WECHAT)]
     decision = decide(hits, _model(0.001, 0.001), text=text, kind=Kind.TRANSCRIPT, ruleset=rules,
                       thresholds=THRESHOLDS)
-    assert [h.rule for h in decision.hits] == ["absolute.best"]
+    assert [h.rule for h in decision.hits] == ["absolute.best", "wechat.loose"]
+    assert decision.notes == ()
