@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from moderation.decide import decide
@@ -30,6 +30,10 @@ class CheckItem:
     kind: Kind = Kind.TRANSCRIPT
     category: ProductCategory = ProductCategory.OTHER
     id: str | None = None
+    # The model reads text[model_from:], the rules all of it: a stream's joined text gives the
+    # model only a short tail of the earlier segments (see moderation.streams). Spans come back
+    # in offsets of the whole text.
+    model_from: int = 0
 
 
 class Moderator:
@@ -100,7 +104,8 @@ class Moderator:
         outputs: Sequence[ModelOutput | None] = [None] * len(items)
         if Layer.MODEL in used and items:
             assert self.classifier is not None
-            outputs = self.classifier.predict([item.text for item in items])
+            outputs = self.classifier.predict([item.text[item.model_from :] for item in items])
+            outputs = [_shifted(out, item.model_from) for item, out in zip(items, outputs, strict=True)]
         return [
             self._judge(item.text, item.kind, item.category, item.id, ruleset, out, used, notes)
             for item, out in zip(items, outputs, strict=True)
@@ -152,6 +157,12 @@ class Moderator:
 
 
 _NO_THRESHOLDS = dict.fromkeys(Label, 1.0)
+
+
+def _shifted(out: ModelOutput, by: int) -> ModelOutput:
+    if not by or not out.spans:
+        return out
+    return replace(out, spans=tuple(replace(s, start=s.start + by, end=s.end + by) for s in out.spans))
 _NO_SCORES = Scores()  # frozen, so one value serves every result without a model
 _RULES_ONLY = frozenset({Layer.RULES})
 

@@ -36,6 +36,10 @@ T = TypeVar("T")
 # its lead-in, are under 30 characters), and every extra character is paid for by the rule layer
 # and, in model tokens, by the classifier on every segment.
 CONTEXT_CHARS = 48
+# The model reads less of it: a claim or contact split across segments is whole within a short
+# tail, and each extra character costs model time on every segment (48 + a segment spills over
+# the model's 62-character window into a second one).
+MODEL_CONTEXT_CHARS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +138,8 @@ def check_segment(
     results, so a caller may collect those texts first and batch them (the audit does).
     """
     window = window or StreamWindow()
-    joined = moderator.check(joined_text(window, text), kind=kind, category=category, layers=layers, id=id)
+    item = segment_item(window, text, kind=kind, category=category, id=id)
+    joined = moderator.check_many([item], layers=layers)[0]
     return judge_segment(
         moderator.live.current,
         window,
@@ -154,6 +159,20 @@ def joined_text(window: StreamWindow | None, text: str) -> str:
     return ("".join(window.segments)[-CONTEXT_CHARS:] if window else "") + text
 
 
+def segment_item(
+    window: StreamWindow | None,
+    text: str,
+    *,
+    kind: Kind = Kind.TRANSCRIPT,
+    category: ProductCategory = ProductCategory.OTHER,
+    id: str | None = None,
+) -> CheckItem:
+    """The engine's question for `text`: the joined text, of which the model reads only the last
+    MODEL_CONTEXT_CHARS of earlier speech before `text`."""
+    joined = joined_text(window, text)
+    return CheckItem(joined, kind, category, id, model_from=max(0, len(joined) - len(text) - MODEL_CONTEXT_CHARS))
+
+
 def judge_segment(
     ruleset: CompiledRuleset,
     window: StreamWindow | None,
@@ -168,7 +187,7 @@ def judge_segment(
     cooldown_seconds: float = 60.0,
 ) -> tuple[SegmentResult, StreamWindow]:
     """The second half of `check_segment`, for callers that ran the engine themselves on
-    `joined_text(window, text)` (the service batches it with other requests)."""
+    `segment_item(window, text)` (the service batches it with other requests)."""
     window = window or StreamWindow()
     now = time.time() if now is None else now
     base = len(joined_text(window, text)) - len(text)  # where `text` begins inside the joined text
@@ -540,7 +559,7 @@ class StreamSessions:
         assert isinstance(store, MemoryStreamStore), "Redis-backed sessions run `segment` in a thread"
         async with store.async_lock(stream_id):
             window = store.get(stream_id)
-            item = CheckItem(joined_text(window, text), kind, category, stream_id)
+            item = segment_item(window, text, kind=kind, category=category, id=stream_id)
             joined = await check(item, layers=layers)
             outcome, window = judge_segment(
                 self.moderator.live.current,

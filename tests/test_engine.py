@@ -121,3 +121,16 @@ def test_check_is_safe_from_many_threads(moderator):
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda t: moderator.check(t).to_dict(), texts))
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("earlier", "text"),
+    [("家人们晚上好 今天福利多", "想要的加我薇信 发你优惠券"), ("这款面霜很滋润 ", "用了三天痘痘全没了 永不复发")],
+)
+def test_model_from_limits_what_the_model_reads_and_spans_stay_in_whole_text_offsets(moderator, earlier, text):
+    whole = CheckItem(earlier + text, model_from=len(earlier))
+    (joined,) = moderator.check_many([whole], layers=frozenset({Layer.MODEL}))
+    alone = moderator.check(text, layers=frozenset({Layer.MODEL}))
+    assert joined.scores == alone.scores and joined.hits  # the model finds these clear cases
+    shifted = [(h.rule, h.start - len(earlier), h.end - len(earlier), h.text) for h in joined.hits]
+    assert shifted == [(h.rule, h.start, h.end, h.text) for h in alone.hits]

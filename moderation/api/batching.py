@@ -146,5 +146,8 @@ class BatchingModerator:
     ) -> Result:
         return self._batcher.submit([CheckItem(text, kind, category, id)], layers=layers).result()[0]
 
+    def check_many(self, items: Sequence[CheckItem], *, layers: frozenset[Layer] | None = None) -> list[Result]:
+        return self._batcher.submit(items, layers=layers).result()
+
     def __getattr__(self, name: str) -> Any:  # live, status(), versions: the real moderator's
         return getattr(self._moderator, name)

@@ -1,6 +1,6 @@
 """One transcript → its findings, judged segment by segment exactly as the live service would.
 
-Every cue goes through the live window of `moderation.streams` (`joined_text` and
+Every cue goes through the live window of `moderation.streams` (`segment_item` and
 `judge_segment`, the two halves of `check_segment`), so a violation said across two cues is found
 once, with the first cue's start and the last cue's end. The model is batched: a first pass
 through the same windows collects the texts they ask about, one `check_many` judges them
@@ -20,7 +20,7 @@ from moderation.engine import CheckItem, Moderator
 from moderation.reminders import reminders_for
 from moderation.ruleset.compile import CompiledRuleset
 from moderation.ruleset.schema import Rule
-from moderation.streams import SegmentResult, StreamWindow, joined_text, judge_segment
+from moderation.streams import SegmentResult, StreamWindow, judge_segment, segment_item
 from moderation.types import Action, Hit, Kind, Label, Layer, ProductCategory, Result, Scores
 
 # Cues of a .txt file carry no times; the reminder cooldown then runs on ~2 s per ASR segment.
@@ -129,7 +129,7 @@ def audit_transcript(
     offsets = _offsets(cues)  # stream-wide character offset of every cue, as the window counts
     window: StreamWindow | None = None
     for i, cue in enumerate(cues):
-        segment, window = _step(ruleset, window, cue, answers[joined_text(window, cue.text)], options)
+        segment, window = _step(ruleset, window, cue, answers[_question(window, cue)], options)
         _collect(spans, segment, offsets[i])
     return [_finding(span, cues, offsets, ruleset.rules, product) for span in spans]
 
@@ -164,18 +164,24 @@ def _batched_answers(
     with empty results walks the same windows and collects the questions.
     """
     nothing = Result(None, (), Action.PASS, (), Scores(), (), ruleset.version, None)
-    texts: dict[str, None] = {}
+    questions: dict[tuple[str, int], CheckItem] = {}
     window: StreamWindow | None = None
     for cue in cues:
-        texts[joined_text(window, cue.text)] = None
+        item = segment_item(window, cue.text, kind=Kind.TRANSCRIPT, category=category)
+        questions.setdefault((item.text, item.model_from), item)
         _, window = _step(ruleset, window, cue, nothing, options)
-    questions = list(texts)
-    answers: dict[str, Result] = {}
-    for i in range(0, len(questions), MODEL_BATCH):
-        chunk = questions[i : i + MODEL_BATCH]
-        items = [CheckItem(text, Kind.TRANSCRIPT, category) for text in chunk]
-        answers.update(zip(chunk, moderator.check_many(items, layers=options.layers), strict=True))
+    keys = list(questions)
+    answers: dict[tuple[str, int], Result] = {}
+    for i in range(0, len(keys), MODEL_BATCH):
+        chunk = keys[i : i + MODEL_BATCH]
+        results = moderator.check_many([questions[k] for k in chunk], layers=options.layers)
+        answers.update(zip(chunk, results, strict=True))
     return answers
+
+
+def _question(window: StreamWindow | None, cue: Cue) -> tuple[str, int]:
+    item = segment_item(window, cue.text)
+    return item.text, item.model_from
 
 
 def _offsets(cues: Sequence[Cue]) -> list[int]:
