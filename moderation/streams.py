@@ -104,6 +104,9 @@ class SegmentResult:
     index: int  # 1-based number of this segment in the stream
     start: float | None = None
     end: float | None = None
+    # (rule, start, end), stream-wide: violations already reported whose words this segment
+    # extends. Not hits again (found once), but an audit widens its finding to them.
+    grown: tuple[tuple[str, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = self.result.to_dict()
@@ -195,15 +198,17 @@ def judge_segment(
 
     # Keep what ends inside the new segment; what ends earlier was judged with its own segment.
     # The same rule over an overlapping span already reported is the same violation, grown.
-    kept = [
-        hit
-        for hit in joined.hits
-        if hit.end > base
-        and not any(
-            rule == hit.rule and s < seg_offset - base + hit.end and seg_offset - base + hit.start < e
-            for rule, s, e in window.reported
-        )
-    ]
+    kept: list[Hit] = []
+    grown: list[tuple[str, int, int]] = []
+    for hit in joined.hits:
+        if hit.end <= base:
+            continue
+        span = (hit.rule, seg_offset - base + hit.start, seg_offset - base + hit.end)
+        same = [r for r in window.reported if r[0] == hit.rule and r[1] < span[2] and span[1] < r[2]]
+        if not same:
+            kept.append(hit)
+        elif span[2] > max(r[2] for r in same):
+            grown.append(span)  # `加我` | `好友再下单`: reported once, but the words reach further
     result = _narrow(ruleset, joined, kept, kind)
     # Offsets into the new segment; a hit that began earlier is clipped to 0 and says how far back.
     earlier = tuple(max(0, base - h.start) for h in result.hits)
@@ -216,9 +221,9 @@ def judge_segment(
         carried = sorted({h.rule for h, b in zip(hits, earlier, strict=True) if b})
         result = replace(result, notes=(*result.notes, f"began in an earlier segment: {', '.join(carried)}"))
 
-    new_window = _advance(window, text, new_spans, reminded, now, window_segments, cooldown_seconds)
+    new_window = _advance(window, text, new_spans + grown, reminded, now, window_segments, cooldown_seconds)
     return (
-        SegmentResult(result, earlier, suppressed, new_window.count, start, end),
+        SegmentResult(result, earlier, suppressed, new_window.count, start, end, tuple(grown)),
         new_window,
     )
 

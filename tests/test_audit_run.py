@@ -10,9 +10,12 @@ import pytest
 from audit_support import OPTIONS, read_findings, sample_archive, settings, write
 
 from moderation.audit.compare import compare, format_comparison
-from moderation.audit.readers import InputError
+from moderation.audit.judge import AuditOptions, audit_transcript
+from moderation.audit.readers import InputError, parse
 from moderation.audit.run import STREAMS_DIR, result_path, run_audit
 from moderation.cli.main import main
+from moderation.engine import build_moderator
+from moderation.settings import Settings
 
 # (stream, cues, start, end, labels, text) of every violation in the sample archive.
 EXPECTED = [
@@ -80,6 +83,13 @@ def test_words_grown_by_another_rule_in_the_next_cue_are_one_finding(archive: Pa
         ["audit.add_me", "audit.wechat"],
     )
     assert wechat["rule"] == "audit.wechat" and wechat["severity"] == "high"
+
+
+def test_words_one_rule_grows_into_the_next_cue_widen_its_finding() -> None:
+    moderator = build_moderator(Settings(rules_only=True))  # the shipped packs: 加我 and 加我好友
+    transcript = parse("大家晚上好\n要优惠的加我\n好友 送你小样\n".encode(), "txt")
+    findings = audit_transcript(moderator, transcript, category=None, options=AuditOptions())
+    assert [(f["cues"], f["text"], f["rule"]) for f in findings] == [([2, 3], "加我好友", "private_deal.add_first")]
 
 
 def test_claims_of_one_label_said_back_to_back_are_one_finding(tmp_path: Path) -> None:

@@ -91,6 +91,21 @@ def test_a_violation_is_reported_once_not_again_with_the_next_segments(moderator
 
 
 @pytest.mark.parametrize(
+    ("segments", "grown"),
+    [
+        # 加我 is a finding on its own; the next segment makes it 加我好友, the same rule's words
+        (["要优惠的加我", "好友 送你小样"], ("private_deal.add_first", 4, 8)),
+        (["要优惠的加我", "送你小样"], None),  # nothing more is said: nothing grows
+    ],
+)
+def test_words_a_reported_violation_grows_into_are_recorded_not_reported_again(moderator, segments, grown):
+    first, second = replay(moderator, segments)
+    assert first.result.hits
+    assert second.result.hits == () and second.result.reminders == ()
+    assert second.grown == ((grown,) if grown else ())
+
+
+@pytest.mark.parametrize(
     "segments",
     [
         ["今天天气不错", "大家好"],

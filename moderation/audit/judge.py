@@ -210,6 +210,10 @@ def _collect(spans: list[_Span], segment: SegmentResult, offset: int) -> None:
     (`加我` in one cue, `加我微信` once the next arrives): one finding, spanning both cues.
     """
     sent = {r.rule for r in segment.result.reminders}
+    for _rule, start, end in segment.grown:
+        for span in spans[-8:]:
+            if span.start < end and start < span.end:
+                span.start, span.end = min(span.start, start), max(span.end, end)
     for hit, earlier in zip(segment.result.hits, segment.earlier, strict=True):
         start = offset - earlier if earlier else offset + hit.start
         end = offset + hit.end
