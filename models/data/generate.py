@@ -216,17 +216,6 @@ def pack_sentence(pk: Picker, positive: bool) -> list[Piece]:
     return packs.pieces_of(by_text[text])
 
 
-def ok_claim(pk: Picker, cat: str) -> list[Piece]:
-    """A permitted benefit said the way claims are said (这个面霜真的保湿, 效果就是补水): the frame
-    alone must not make a claim."""
-    rng = pk.rng
-    benefit = pk.phrase("ok:" + cat, banks.PRODUCT_BENEFITS_OK[cat])
-    if rng.random() < 0.3:
-        return [(f"{_prod(rng, cat)} {benefit}", None)]
-    frame = rng.choice(_EFF_FRAMES_VERB + _EFF_FRAMES_ADJ)
-    return [(frame.replace("{P}", benefit).replace("{prod}", _prod(rng, cat)), None)]
-
-
 def hard_negative(pk: Picker, cat: str) -> list[Piece]:
     rng = pk.rng
     fam, phrases = rng.choice(banks.HARD_NEG_PHRASES)
@@ -362,7 +351,7 @@ def background_example(rng: random.Random, source: str, sent: str) -> Example:
 
 _MIX = {  # share of generated examples per recipe; about half carry a label
     "eff": 16, "testimonial": 4, "div": 16, "both": 4, "neg_eff": 10, "neg_div": 6, "hard": 10,
-    "num": 5, "ok_claim": 9, "testimonial_ok": 2, "chitchat": 3,
+    "num": 3, "ok_claim": 6, "testimonial_ok": 2, "chitchat": 3,
     "pack_eff": 10, "pack_div": 7, "pack_exc": 7, "pack_pos": 6, "pack_neg": 5,
 }
 
@@ -396,7 +385,7 @@ def recipe(pk: Picker, name: str, cat: str) -> list[Piece]:
     elif name == "num":
         core = [(render.fill_numbers(rng, pk.phrase("num", banks.NUM_NEG)), None)]
     elif name == "ok_claim":
-        core = ok_claim(pk, cat)
+        core = [(f"{_prod(rng, cat)} {pk.phrase('ok:' + cat, banks.PRODUCT_BENEFITS_OK[cat])}", None)]
     elif name == "testimonial_ok":
         core = testimonial(pk, False)
     else:

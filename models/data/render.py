@@ -116,45 +116,10 @@ def fill(rng: random.Random, phrase: str, *, prod: str = "") -> str:
     )
 
 
-def cn_amount(n: int) -> str:
-    """1..9999 as said aloud with place values: 327 → 三百二十七, 1050 → 一千零五十, 16 → 十六."""
-    units = [(1000, "千"), (100, "百"), (10, "十")]
-    out, zero = [], False
-    for value, name in units:
-        d, n = divmod(n, value)
-        if d:
-            if zero:
-                out.append("零")
-            out.append(_CN[d] + name)
-            zero = False
-        elif out:
-            zero = True
-    if n:
-        out.append(("零" if zero else "") + _CN[n])
-    text = "".join(out)
-    return text[1:] if text.startswith("一十") else text
-
-
-def spoken_count(rng: random.Random, lo: int, hi: int) -> str:
-    """A count as a streamer says or types it: 327, 三百二十七, 三十几, ３２７."""
-    n = rng.randint(lo, hi)
-    style = rng.random()
-    if style < 0.4:
-        return str(n)
-    if style < 0.75:
-        return cn_amount(n)
-    if style < 0.85 and n >= 20:
-        return cn_amount(n // 10 * 10) + rng.choice(["几", "多"])
-    return digits_as(rng, str(n), "full")
-
-
 def price(rng: random.Random) -> str:
     v = rng.choice([9.9, 19.9, 29, 39, 49, 59, 69, 79, 88, 99, 128, 138, 168, 199, 259, 299, 399, 599, 1299])
     s = str(v).rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
-    r = rng.random()
-    if r < 0.5 or isinstance(v, float):
-        return s if r < 0.8 else digits_as(rng, s.replace(".", ""), "cn")
-    return cn_amount(v) if r < 0.85 else digits_as(rng, s, "full")
+    return s if rng.random() < 0.6 else digits_as(rng, s.replace(".", ""), "cn")
 
 
 def fill_numbers(rng: random.Random, template: str) -> str:
@@ -165,7 +130,7 @@ def fill_numbers(rng: random.Random, template: str) -> str:
         template.replace("{price2}", price(rng))
         .replace("{price}", price(rng))
         .replace("{cnt2}", num(5, 50))
-        .replace("{cnt}", rng.choice([spoken_count(rng, 1, 999), digits_as(rng, num(100, 999), "cn")]))
+        .replace("{cnt}", rng.choice([num(1, 999), digits_as(rng, num(100, 999), "cn")]))
         .replace("{size}", rng.choice(["165/88A", "170/92A", "XL", "36码", "L码", "180/96B"]))
         .replace("{link}", rng.choice(["①", "1", "2", "③", "5", "十二", "8"]))
         .replace("{lic}", "".join(rng.choice(string.digits) for _ in range(14)))
