@@ -29,20 +29,20 @@ _INVISIBLE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad\ufe0f\u20e3]"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    layers: int = 4
-    hidden: int = 256
+    layers: int = 3
+    hidden: int = 192
     heads: int = 4
-    intermediate: int = 1024
+    intermediate: int = 768
     max_len: int = 64
     batch: int = 32
-    steps: int = 6000
+    steps: int = 10500
     lr: float = 5e-4
     warmup: float = 0.06
     token_loss_weight: float = 0.5
     dropout: float = 0.1
     min_char_freq: int = 2
     seed: int = 13
-    threads: int = 2
+    threads: int = 1
     # 0: no cap. A cap keeps `make model` inside its hour on a slow machine, at the cost of
     # stopping at a step that depends on the machine (train.json records it).
     max_minutes: float = 45.0
