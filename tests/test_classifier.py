@@ -39,11 +39,7 @@ CASES = [
     ("有问题扣扣联系我", {DIV}, "扣扣联系我"),
     ("拍之前先加我 v信上给你发图", {DIV}, "v信"),
     # no claim, no contact
-    pytest.param(
-        "这款毛衣是V领的 百分之百纯棉", set(), None,
-        marks=pytest.mark.xfail(strict=True, reason="known limit: composition 百分之百 read as a guarantee; "
-                                "the rule layer's exception covers it"),
-    ),
+    ("这款毛衣是V领的 百分之百纯棉", set(), None),
     ("支持微信支付 顺丰包邮", set(), None),
     ("今天最后一单了 赶紧拍", set(), None),
     ("面霜很保湿 质地清爽 敏感肌可用", set(), None),
