@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Serve without the classifier; every result and /readyz then say so.
     rules_only: bool = False
     model_threads: int = Field(default=1, ge=1, le=64)
+    # Concurrent checks are judged together: at most this many per engine call, on this many
+    # threads (moderation.api.batching). Small batches let the model and the event loop overlap.
+    batch_max_items: int = Field(default=64, ge=1, le=1024)
+    batch_threads: int = Field(default=1, ge=1, le=64)
 
     data_dir: Path = Path("data")
     db_url: str | None = None  # default: sqlite file in data_dir

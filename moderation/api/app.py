@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
         max_sessions=settings.stream_max_sessions,
         idle_seconds=settings.stream_idle_seconds,
     )
-    batcher = Batcher(moderator)
+    batcher = Batcher(moderator, max_items=settings.batch_max_items, threads=settings.batch_threads)
     sessions = StreamSessions(
         BatchingModerator(batcher),  # type: ignore[arg-type]  # a Moderator in all the window uses
         store,
