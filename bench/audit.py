@@ -20,7 +20,10 @@ from moderation.audit.run import run_audit
 from moderation.types import Layer
 
 CHARS_PER_STREAM_HOUR = 15_000
-STREAM_HOURS = float(os.environ.get("BENCH_AUDIT_HOURS", "6"))  # total audited per configuration
+# Total audited per configuration: a day's archive is thousands of hours, so the fixed cost of
+# starting workers (~1.5 s: imports, jieba, the ruleset, the model) is measured over a run long
+# enough to be paid once, as in a real audit, and reported in its own column.
+STREAM_HOURS = float(os.environ.get("BENCH_AUDIT_HOURS", "24"))
 STREAM_MINUTES = 15  # length of one synthetic stream
 
 
