@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from server_support import ServeProcess
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -80,74 +82,16 @@ SMALL_RULES = [
 # ---------------------------------------------------------------- real server processes
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`moderation serve --rules-only` in its own process, on its own port."""
+class Server(ServeProcess):
+    """`moderation serve --rules-only` on the rule store at `url`, polling it for publishes."""
 
     def __init__(self, *, url: str, rules_dir: Any, data_dir: Any, poll_seconds: float = 0.5) -> None:
-        import subprocess
-        import sys
+        env = {"MODERATION_RULES_DIR": str(rules_dir), "MODERATION_RELOAD_POLL_SECONDS": str(poll_seconds)}
+        super().__init__(Path(data_dir), "--db", url, "--log-level", "warning", env=env)
 
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = os.environ | {
-            "MODERATION_RULES_DIR": str(rules_dir),
-            "MODERATION_DATA_DIR": str(data_dir),
-            "MODERATION_RELOAD_POLL_SECONDS": str(poll_seconds),
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "moderation",
-                "serve",
-                "--port",
-                str(self.port),
-                "--db",
-                url,
-                "--rules-only",
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        import time
-
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {self.process.stderr.read() if self.process.stderr else ''}"
-                )
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"server on {self.base} did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except Exception:
-            self.process.kill()
-            self.process.wait()
+    def wait_ready(self, path: str = "/healthz", timeout: float = 60) -> None:
+        # Only that it answers, as these tests always waited; those about readiness ask /readyz.
+        super().wait_ready(path, timeout)
 
     def moderate(self, text: str) -> dict[str, Any]:
         import httpx

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from rulestore_support import SMALL_RULES, Server, free_port, pg_schema_url
+from rulestore_support import SMALL_RULES, Server, pg_schema_url
+from server_support import free_port
 
 from moderation.ruleset import store
 from moderation.ruleset.live import LiveRuleset

@@ -3,76 +3,16 @@ stream state shared through Redis by two servers and by two workers of one serve
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
+from server_support import ServeProcess
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, tmp: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / f"serve-{self.port}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "moderation",
-            "serve",
-            "--port",
-            str(self.port),
-            "--rules-only",
-            *args,
-        ]
-        env = {**os.environ, "MODERATION_DATA_DIR": str(tmp)}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"), env=env
-        )
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"server exited {self.process.returncode}: {self.log.read_text()[-2000:]}"
-                )
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server not ready: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-    def log_lines(self) -> list[dict]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +22,8 @@ def servers(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     db = f"sqlite:///{tmp / 'rules.db'}"
     started = {
-        "a": Server(tmp, "--db", db, "--redis-url", REDIS_URL, "--graceful-timeout", "20"),
-        "workers": Server(tmp, "--db", db, "--redis-url", REDIS_URL, "--workers", "2"),
+        "a": ServeProcess(tmp, "--db", db, "--redis-url", REDIS_URL, "--graceful-timeout", "20"),
+        "workers": ServeProcess(tmp, "--db", db, "--redis-url", REDIS_URL, "--workers", "2"),
     }
     try:
         for server in started.values():
@@ -95,7 +35,7 @@ def servers(tmp_path_factory):
 
 
 def test_plain_requests_get_the_contract(servers):
-    url = servers["a"].url
+    url = servers["a"].base
     r = httpx.post(
         url + "/v1/moderate", content='{"text": "加我薇信，全网最低价"}'.encode()
     )  # as `curl -d` sends it
@@ -111,7 +51,7 @@ def test_plain_requests_get_the_contract(servers):
 
 
 def test_two_servers_share_a_stream_through_redis(servers):
-    a, b = servers["a"].url, servers["workers"].url
+    a, b = servers["a"].base, servers["workers"].base
     stream = f"/v1/streams/two-servers-{uuid.uuid4().hex[:8]}"
     assert httpx.post(a + stream + "/segments", json={"text": "用了能根"}).json()["hits"] == []
     second = httpx.post(b + stream + "/segments", json={"text": "治痘痘"}).json()
@@ -132,7 +72,7 @@ def segments_counted(url: str) -> float:
 
 
 def test_two_workers_share_streams_and_metrics(servers):
-    url = servers["workers"].url
+    url = servers["workers"].base
     before = segments_counted(url)
     streams = [f"/v1/streams/workers-{uuid.uuid4().hex[:8]}" for _ in range(6)]
     results = {}
@@ -172,7 +112,7 @@ def test_graceful_shutdown_drains_in_flight_requests(servers):
 
     def slow_batch() -> None:
         began = time.monotonic()
-        r = httpx.post(server.url + "/v1/moderate/batch", json={"items": items}, timeout=60)
+        r = httpx.post(server.base + "/v1/moderate/batch", json={"items": items}, timeout=60)
         outcome.update(status=r.status_code, seconds=time.monotonic() - began, n=len(r.json()["results"]),
                        finished=time.monotonic())
 
@@ -180,7 +120,7 @@ def test_graceful_shutdown_drains_in_flight_requests(servers):
     t.start()
     # Wait until the batch is in flight (the scrape itself is the other one), then stop the server.
     deadline = time.monotonic() + 30
-    while in_flight(server.url) < 2 and time.monotonic() < deadline:
+    while in_flight(server.base) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     server.process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
