@@ -194,7 +194,6 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None
     seen = 0
     step = 0
     running = 0.0
-    stopped_early = False
     while True:
         # Progress is steps done, or wall-clock time used when a cap is set and the machine is slow,
         # whichever is further: the learning-rate schedule then always completes.
@@ -202,8 +201,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None
         progress = step / cfg.steps
         if cfg.max_minutes:
             by_time = elapsed / (cfg.max_minutes * 60)
-            if by_time > progress:
-                progress, stopped_early = by_time, True
+            progress = max(progress, by_time)
         if progress >= 1.0:
             break
         for group in opt.param_groups:
@@ -225,6 +223,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None
         if step % 100 == 0:
             log(f"step {step}/{cfg.steps} loss {running:.4f} lr {opt.param_groups[0]['lr']:.2e} "
                 f"{seen / elapsed:.0f} ex/s {elapsed / 60:.1f} min progress {progress:.3f}")
+    stopped_early = step < cfg.steps  # the wall-clock cap, not the step count, ended the schedule
     if stopped_early:
         log(f"wall-clock cap of {cfg.max_minutes} min set the schedule; stopped at step {step}")
     net.eval()
