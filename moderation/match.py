@@ -108,6 +108,16 @@ def find_hits(
     return _judge(ruleset, normalized, kind, category, None)
 
 
+def sound_alike(ruleset: CompiledRuleset, hit: Hit) -> bool:
+    """Whether `hit` fired on a same-sound spelling of one of its rule's terms (视频好 for
+    视频号), not on a term as written."""
+    value = ruleset.automaton.get(hit.matched, None) if hit.source is Source.RULE else None
+    if value is None:
+        return False
+    same_rule = [e for e in value[1] if not e.is_exception and ruleset.compiled[e.rule].rule.id == hit.rule]
+    return bool(same_rule) and all(e.homophone for e in same_rule)
+
+
 def explain_dropped(
     ruleset: CompiledRuleset,
     normalized: NormalizedText,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from moderation.decide import decide
 from moderation.engine import CheckItem
+from moderation.match import sound_alike
 from moderation.types import Hit, Kind, Layer, ProductCategory, Result
 
 if TYPE_CHECKING:  # the engine is only passed in; streams never builds one
@@ -202,6 +203,10 @@ def judge_segment(
     grown: list[tuple[str, int, int]] = []
     for hit in joined.hits:
         if hit.end <= base:
+            continue
+        if hit.start < base and sound_alike(ruleset, hit):
+            # A pause between segments ends a word: a sound-alike read across it is two words
+            # heard as one (视频 | 好 → 视频号). A term as written still joins (加我微 | 信).
             continue
         span = (hit.rule, seg_offset - base + hit.start, seg_offset - base + hit.end)
         same = [r for r in window.reported if r[0] == hit.rule and r[1] < span[2] and span[1] < r[2]]

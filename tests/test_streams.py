@@ -91,6 +91,21 @@ def test_a_violation_is_reported_once_not_again_with_the_next_segments(moderator
 
 
 @pytest.mark.parametrize(
+    ("segments", "diversion_in"),
+    [
+        (["我拍了个视频", "好 大家看一下"], None),  # 视频|好 is not 视频号 heard across a pause
+        (["来我视频号", "看回放"], 0),  # the term as written, inside one segment
+        (["想看的去我视频好", "里看回放"], 0),  # the ASR's sound-alike, inside one segment
+        (["想看回放的去我视频", "号里看"], 1),  # the term as written, said across the pause
+    ],
+)
+def test_a_sound_alike_does_not_join_words_across_a_pause(moderator, segments, diversion_in):
+    results = replay(moderator, segments)
+    flagged = [i for i, r in enumerate(results) if Label.DIVERSION in r.result.labels]
+    assert flagged == ([] if diversion_in is None else [diversion_in])
+
+
+@pytest.mark.parametrize(
     ("segments", "grown"),
     [
         # 加我 is a finding on its own; the next segment makes it 加我好友, the same rule's words
