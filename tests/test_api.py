@@ -376,31 +376,31 @@ def test_access_log_is_one_json_object_per_request(client, caplog):
     assert line["ms"] >= 0 and line["level"] == "info"
 
 
-def test_inference_runs_off_the_event_loop(moderator, settings):
-    # A big batch keeps a worker thread busy; the event loop must still answer /healthz meanwhile.
+def test_inference_runs_off_the_event_loop(settings):
+    # A big batch keeps a worker thread busy; the event loop must answer /healthz meanwhile, so
+    # its answer arrives before the batch's (a loop that judged the batch itself would answer
+    # /healthz only after it). The texts are long and clean: the time goes to the model, not to
+    # building a response with thousands of hits, which is the loop's own work.
+    # With the model: onnxruntime lets go of the GIL, as a real inference does (a rules-only batch
+    # of this size is Python work that only shares the GIL with the loop).
     settings = settings.model_copy(
-        update={"max_batch_items": 256, "max_text_chars": 5000, "max_body_bytes": 2_000_000}
+        update={"rules_only": False, "max_batch_items": 256, "max_text_chars": 5000, "max_body_bytes": 2_000_000}
     )
-    items = [{"text": "这款面霜是全网最好的，用了能根治痘痘，加我薇信领优惠。" * 40} for _ in range(50)]
-    with TestClient(create_app(settings, moderator=moderator)) as c:
-        done = threading.Event()
-        slow: list[float] = []
+    items = [{"text": "这款面霜质地清爽，吸收很快，早晚都可以用。" * 50} for _ in range(60)]
+    with TestClient(create_app(settings, moderator=build_moderator(settings))) as c:
+        finished: dict[str, float] = {}
 
         def batch() -> None:
-            began = time.perf_counter()
             assert c.post("/v1/moderate/batch", json={"items": items}).status_code == 200
-            slow.append(time.perf_counter() - began)
-            done.set()
+            finished["batch"] = time.perf_counter()
 
         t = threading.Thread(target=batch)
         t.start()
         time.sleep(0.05)
-        began = time.perf_counter()
         assert c.get("/healthz").status_code == 200
-        quick = time.perf_counter() - began
-        t.join(60)
-    assert done.is_set()
-    assert quick < slow[0] / 2, (quick, slow[0])
+        finished["healthz"] = time.perf_counter()
+        t.join(120)
+    assert finished["healthz"] < finished["batch"]
 
 
 def test_batcher_gives_each_caller_its_own_result_and_restarts_after_close(moderator):
