@@ -123,6 +123,7 @@ def test_empty_directory_is_an_error(tmp_path: Path):
         ([_rule(reminder="  ")], "rule test.rule: missing reminder"),
         ([_rule(basis="  ")], "rule test.rule: missing basis"),
         ([_rule(terms=["Ｖ"])], "rule test.rule: term 'Ｖ' normalizes to"),
+        ([_rule(terms=["❤❤"])], "rule test.rule: term '❤❤' is empty after normalization"),
     ],
 )
 def test_validation_messages_name_the_rule(rules, message):

@@ -129,6 +129,9 @@ def validate_rules(rules: Iterable[Rule]) -> list[str]:
         terms = {}
         for term in rule.terms:
             key = _norm(term)
+            if not key:
+                problems.append(f"rule {rid}: term {term!r} is empty after normalization and would never match")
+                continue
             if len(key) < 2 and key.isalnum():
                 # One letter or character matches almost anything (an emoji that normalizes to 绿);
                 # a lone emoji (🐧) that the normalizer keeps is specific enough.
