@@ -270,6 +270,11 @@ def compile_rules(
     if any(c.patterns or c.exception_patterns for c in compiled):
         options = re2.Options()
         options.log_errors = False
+        # The set's DFA caches the states it has visited, within this budget. RE2's default (8 MiB)
+        # is exhausted and reset again and again on varied text: 3.4 µs a segment of real review
+        # sentences at 8 MiB, 0.8 µs at 32 MiB. The cache grows only as states are built, to at
+        # most about two thirds of the budget.
+        options.max_mem = 32 << 20
         pattern_set = re2.Set.SearchSet(options)
         for i, cr in enumerate(compiled):
             for sources, patterns, is_exception in (
