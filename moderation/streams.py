@@ -213,7 +213,7 @@ def judge_segment(
         if not same:
             kept.append(hit)
         elif span[2] > max(r[2] for r in same):
-            grown.append(span)  # `加我` | `好友再下单`: reported once, but the words reach further
+            grown.append(span)  # `加我` | `好友…`: reported once, but the words reach further
     result = _narrow(ruleset, joined, kept, kind)
     # Offsets into the new segment; a hit that began earlier is clipped to 0 and says how far back.
     earlier = tuple(max(0, base - h.start) for h in result.hits)
