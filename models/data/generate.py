@@ -14,6 +14,7 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from models.data import banks, packs, render
@@ -173,6 +174,8 @@ _DIV_FRAMES = ["{T}", "有需要的{T}", "{T} 我发你", "想要的{T}", "{T} �
                "售后直接{T}", "{T} 给你优惠"]
 
 
+# The pack-derived tables are built once per run (read-only), not once per example.
+@cache
 def _pack_rules(label: str, cat: str) -> dict[str, list[str]]:
     """Rule id → its usable terms, for the rules of `label` that apply to product category `cat`."""
     out: dict[str, list[str]] = {}
@@ -198,21 +201,33 @@ def pack_term(pk: Picker, cat: str, label: str) -> list[Piece]:
 
 def pack_exception(pk: Picker, cat: str) -> list[Piece]:
     """A harmless look-alike a reviewer wrote down as an exception (第一次, 最好先, 微信支付)."""
-    rule_phrases: dict[str, list[str]] = {}
-    for rule, phrase in packs.pack_data().exceptions:
-        rule_phrases.setdefault(rule, []).append(phrase)
+    rule_phrases = _exceptions_by_rule()
     rule = pk.rng.choice(sorted(rule_phrases))
     core = pk.phrase(f"packexc:{rule}", rule_phrases[rule])
     frame = pk.rng.choice(["{X}", "我们这个{X}", "{X}的", "{prod} {X}", "{X}哦", "放心 {X}", "这款{X}", "{X} 家人们"])
     return [(frame.replace("{X}", core).replace("{prod}", _prod(pk.rng, cat)), None)]
 
 
+@cache
+def _exceptions_by_rule() -> dict[str, list[str]]:
+    rule_phrases: dict[str, list[str]] = {}
+    for rule, phrase in packs.pack_data().exceptions:
+        rule_phrases.setdefault(rule, []).append(phrase)
+    return rule_phrases
+
+
+@cache
+def _sentences(positive: bool) -> tuple[list[str], dict[str, packs.PackSentence]]:
+    """(sorted texts, text → sentence) of the packs' positive or negative examples."""
+    data = packs.pack_data()
+    by_text = {s.text: s for s in (data.positives if positive else data.negatives)}
+    return sorted(by_text), by_text
+
+
 def pack_sentence(pk: Picker, positive: bool) -> list[Piece]:
     """One of the packs' own example sentences; a positive carries the rule layer's spans."""
-    data = packs.pack_data()
-    pool = data.positives if positive else data.negatives
-    by_text = {s.text: s for s in pool}
-    text = pk.phrase("packpos" if positive else "packneg", sorted(by_text))
+    texts, by_text = _sentences(positive)
+    text = pk.phrase("packpos" if positive else "packneg", texts)
     return packs.pieces_of(by_text[text])
 
 
