@@ -61,29 +61,61 @@ class Classifier:
         if self._cls is None or self._sep is None:
             raise ModelLoadError(f"{model_dir / 'tokenizer.json'}: vocabulary lacks [CLS] or [SEP]")
         self._session = _load_session(model_dir / "model.onnx", threads)
+        self._char_ids: dict[str, tuple[int, ...]] = {}  # see _encode
 
     def predict(self, texts: Sequence[str]) -> list[ModelOutput]:
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        windows = [w for i, enc in enumerate(encodings) for w in self._windows(i, enc.ids)]
-        seq = np.zeros((len(encodings), len(_LABELS)), dtype=np.float32)
-        tok = [np.zeros((len(enc.ids), len(_LABELS)), dtype=np.float32) for enc in encodings]
+        encoded = [self._encode(text) for text in texts]
+        windows = [w for i, (ids, _) in enumerate(encoded) for w in self._windows(i, ids)]
+        seq: list[np.ndarray | None] = [None] * len(encoded)
+        tok: list[np.ndarray | None] = [None] * len(encoded)
         # Similar lengths share a batch, so padding stays small.
         order = sorted(range(len(windows)), key=lambda k: len(windows[k].ids))
         for b in range(0, len(order), self.batch_size):
             chunk = [windows[k] for k in order[b : b + self.batch_size]]
             seq_probs, tok_probs = self._run(chunk)
             for w, s, t in zip(chunk, seq_probs, tok_probs, strict=True):
-                seq[w.text_index] = np.maximum(seq[w.text_index], s)
-                n = len(w.ids) - 2
-                span = tok[w.text_index][w.first_token : w.first_token + n]
+                i, n = w.text_index, len(w.ids) - 2
+                if n == len(encoded[i][0]):  # the text's only window: most texts
+                    seq[i], tok[i] = s, t[1 : 1 + n]
+                    continue
+                if tok[i] is None:
+                    seq[i], tok[i] = s, np.zeros((len(encoded[i][0]), len(_LABELS)), dtype=np.float32)
+                seq[i] = np.maximum(seq[i], s)
+                span = tok[i][w.first_token : w.first_token + n]  # type: ignore[index]
                 np.maximum(span, t[1 : 1 + n], out=span)
-        return [
-            ModelOutput(
-                scores=Scores(efficacy=float(seq[i, 0]), diversion=float(seq[i, 1])),
-                spans=self._spans(seq[i], tok[i], enc.offsets),
-            )
-            for i, enc in enumerate(encodings)
-        ]
+        outputs = []
+        for (_, offsets), s, t in zip(encoded, seq, tok, strict=True):
+            assert s is not None and t is not None  # every text has a window, an empty one too
+            outputs.append(ModelOutput(Scores(efficacy=float(s[0]), diversion=float(s[1])), self._spans(s, t, offsets)))
+        return outputs
+
+    def _encode(self, text: str) -> tuple[list[int], list[tuple[int, int]] | None]:
+        """Token ids and, where a character gave other than one token, offsets into `text`
+        (None: token k is text[k]). The vocabulary is characters and the tokenizer's
+        normalization (NFKC, invisible characters dropped, lowercase) works character by
+        character on the scripts of this domain, so each character's tokens are asked of the
+        tokenizer once and remembered: a tenth of the cost of encoding every text anew. A text
+        with a character whose normalization may join its neighbour (combining marks, jamo,
+        anything outside those scripts) goes to the tokenizer whole."""
+        memo = self._char_ids
+        ids: list[int] = []
+        one_each = True
+        for ch in text:
+            got = memo.get(ch)
+            if got is None:
+                if not _keeps_to_itself(ch):
+                    enc = self._tokenizer.encode(text, add_special_tokens=False)
+                    return enc.ids, enc.offsets
+                got = memo[ch] = tuple(self._tokenizer.encode(ch, add_special_tokens=False).ids)
+            if len(got) == 1:
+                ids.append(got[0])
+            else:
+                ids.extend(got)
+                one_each = False
+        if one_each:
+            return ids, None
+        offsets = [(i, i + 1) for i, ch in enumerate(text) for _ in memo[ch]]
+        return ids, offsets
 
     def _windows(self, index: int, ids: list[int]) -> list[_Window]:
         body = self.max_len - 2
@@ -101,10 +133,21 @@ class Classifier:
         seq, tok = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
         return seq, tok
 
-    def _spans(self, seq: np.ndarray, tok: np.ndarray, offsets: list[tuple[int, int]]) -> tuple[ModelSpan, ...]:
+    def _spans(
+        self, seq: np.ndarray, tok: np.ndarray, offsets: list[tuple[int, int]] | None
+    ) -> tuple[ModelSpan, ...]:
+        peaks = tok.max(axis=0).tolist() if len(tok) else [0.0] * len(_LABELS)
+        if all(
+            seq[li] < self.thresholds[label] and peaks[li] < self.span_threshold for li, label in enumerate(_LABELS)
+        ):
+            return ()  # most texts: nothing to point at, and no fallback span to find
+        if offsets is None:
+            offsets = [(k, k + 1) for k in range(len(tok))]
         spans: list[ModelSpan] = []
         for li, label in enumerate(_LABELS):
             probs = tok[:, li]
+            if seq[li] < self.thresholds[label] and peaks[li] < self.span_threshold:
+                continue
             runs = _runs(probs >= self.span_threshold)
             if not runs and len(probs) and seq[li] >= self.thresholds[label]:
                 # The sentence is flagged but no character passed the span threshold: give the best
@@ -114,6 +157,22 @@ class Classifier:
             for a, b in runs:
                 spans.append(ModelSpan(label, offsets[a][0], offsets[b - 1][1], float(probs[a:b].max())))
         return tuple(spans)
+
+
+def _keeps_to_itself(ch: str) -> bool:
+    """True for characters whose NFKC form cannot depend on a neighbour: ASCII, CJK ideographs,
+    CJK and full-width punctuation and forms, general punctuation and symbols, emoji. Combining
+    marks, Hangul jamo and other scripts' vowel signs are left to the tokenizer."""
+    code = ord(ch)
+    return (
+        code < 0x80
+        or 0x2000 <= code <= 0x2BFF  # punctuation, letterlike and number forms, arrows, symbols
+        or 0x3000 <= code <= 0x303F  # CJK punctuation
+        or 0x3400 <= code <= 0x4DBF  # CJK extension A
+        or 0x4E00 <= code <= 0x9FFF  # CJK ideographs
+        or 0xFF01 <= code <= 0xFF5E  # full-width ASCII
+        or 0x1F300 <= code <= 0x1FAFF  # emoji and pictographs
+    ) and not (0x20D0 <= code <= 0x20FF)  # combining marks for symbols (keycap ⃣)
 
 
 # Runs of flagged characters this close are one phrase (the token head dips inside `皮肤白了好几个度`).

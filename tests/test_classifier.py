@@ -89,6 +89,33 @@ def test_offsets_index_the_original_text(clf: Classifier) -> None:
     assert all(0 <= s.start < s.end <= len(text) for s in out.spans)
 
 
+# Texts whose characters normalize in every way the tokenizer knows: full-width letters and digits,
+# ellipses that become three tokens, emoji and invisible characters that become none, keycaps and
+# variation selectors, a combining accent, Hangul syllables and jamo that compose, ligatures.
+TRICKY = [
+    "加我ＶＸ：ａｂｃ１２３ 发你…",
+    "薇❤信\u200b号 1️⃣3️⃣8️⃣",
+    "cafe\u0301 和 café 不一样",
+    "가격 \u1100\u1161 ①②③ ﬁne ㍻ Ⅻ",
+    "İstanbul 的 KELVIN \u212a 和全角　空格\t制表",
+    "扣扣 \U0001F427 👉🏻 微❤️信",
+    "",
+    "   ",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY + [text for text, _, _ in CASES])
+def test_encoding_matches_the_tokenizer(clf: Classifier, text: str) -> None:
+    """The classifier remembers each character's tokens instead of encoding every text anew; the
+    ids and offsets must be exactly the tokenizer's, or the model reads other text than it was
+    trained on."""
+    want = clf._tokenizer.encode(text, add_special_tokens=False)
+    for _ in range(2):  # the second time from memory
+        ids, offsets = clf._encode(text)
+        assert ids == want.ids
+        assert (offsets or [(k, k + 1) for k in range(len(ids))]) == want.offsets
+
+
 def test_describes_itself(clf: Classifier) -> None:
     meta = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text(encoding="utf-8"))
     assert clf.version == meta["version"] and clf.version.startswith("cbert-")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from fastapi import FastAPI
 
 from moderation.api import errors, rule_editing
 from moderation.api.batching import Batcher, BatchingModerator
+from moderation.api.deps import Scoring
 from moderation.api.metrics import Metrics
 from moderation.api.middleware import BodyGuard, Observe
 from moderation.api.routes import health, moderate, streams
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
     app.state.sessions = sessions
     app.state.batcher = batcher
     app.state.metrics = metrics
+    app.state.scoring = Scoring(settings=settings, batcher=batcher, metrics=metrics, sessions=sessions)
     startup_hooks: list[Hook] = []
     shutdown_hooks: list[Hook] = [
         lambda app: app.state.sessions.store.close(),
@@ -90,6 +93,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _call(hook, app)
     if app.state.freeze_gc:
         _freeze_gc()
+    sys.setswitchinterval(app.state.settings.gil_switch_ms / 1000)
     status = app.state.moderator.status()
     if status.get("rules_only"):
         log.warning("serving WITHOUT the classifier: %s", status["rules_only"], extra={"mode": "rules_only"})

@@ -12,10 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from moderation.api.batching import Batcher
-from moderation.api.deps import BatcherDep, MetricsDep, SessionsDep, SettingsDep
+from moderation.api.deps import Scoring, ScoringDep, SessionsDep
 from moderation.api.errors import ApiError, validation_error
-from moderation.api.metrics import Metrics
 from moderation.api.schemas import (
     ERRORS,
     SegmentCreate,
@@ -27,7 +25,7 @@ from moderation.api.schemas import (
 )
 from moderation.engine import LayerUnavailable
 from moderation.settings import Settings
-from moderation.streams import SegmentResult, StreamBusyError, StreamSessions
+from moderation.streams import SegmentResult, StreamBusyError
 
 router = APIRouter(prefix="/v1/streams", tags=["streams"])
 
@@ -48,15 +46,8 @@ StreamId = Annotated[
     responses=ERRORS,
     summary="Check one ASR segment in the context of the stream's recent segments",
 )
-async def post_segment(
-    stream_id: StreamId,
-    body: SegmentCreate,
-    sessions: SessionsDep,
-    batcher: BatcherDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-) -> JSONResponse:
-    outcome = await _segment(stream_id, body, sessions, batcher, settings, metrics)
+async def post_segment(stream_id: StreamId, body: SegmentCreate, scoring: ScoringDep) -> JSONResponse:
+    outcome = await _segment(stream_id, body, scoring)
     return JSONResponse(outcome.to_dict())
 
 
@@ -67,14 +58,7 @@ async def end_stream(stream_id: StreamId, sessions: SessionsDep) -> dict[str, An
 
 
 @router.websocket("/{stream_id}/ws")
-async def stream_ws(
-    websocket: WebSocket,
-    stream_id: StreamId,
-    sessions: SessionsDep,
-    batcher: BatcherDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-) -> None:
+async def stream_ws(websocket: WebSocket, stream_id: StreamId, scoring: ScoringDep) -> None:
     """Each text message is a segment body (JSON); each reply is that segment's result, or an
     `{"error": …}` message after which the connection stays open."""
     await websocket.accept()
@@ -84,8 +68,8 @@ async def stream_ws(
             if message["type"] == "websocket.disconnect":
                 return
             try:
-                body = _parse_ws(_message_text(message), settings)
-                outcome = await _segment(stream_id, body, sessions, batcher, settings, metrics)
+                body = _parse_ws(_message_text(message), scoring.settings)
+                outcome = await _segment(stream_id, body, scoring)
                 await websocket.send_text(json.dumps(outcome.to_dict(), ensure_ascii=False))
             except ApiError as exc:
                 await websocket.send_text(json.dumps(exc.body(), ensure_ascii=False))
@@ -111,15 +95,9 @@ def _parse_ws(raw: str, settings: Settings) -> SegmentCreate:
         raise validation_error(exc.errors()) from None
 
 
-async def _segment(
-    stream_id: str,
-    body: SegmentCreate,
-    sessions: StreamSessions,
-    batcher: Batcher,
-    settings: Settings,
-    metrics: Metrics,
-) -> SegmentResult:
-    check_text(body.text, limit=settings.max_text_chars)
+async def _segment(stream_id: str, body: SegmentCreate, scoring: Scoring) -> SegmentResult:
+    sessions, metrics = scoring.sessions, scoring.metrics
+    check_text(body.text, limit=scoring.settings.max_text_chars)
     check_segment_times(body.start, body.end)
     layers = layer_set(body.layers)
     try:
@@ -128,7 +106,7 @@ async def _segment(
             outcome = await sessions.segment_async(
                 stream_id,
                 body.text,
-                check=batcher.check,
+                check=scoring.batcher.check,
                 kind=body.kind,
                 category=body.category,
                 layers=layers,
