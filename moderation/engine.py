@@ -134,12 +134,15 @@ class Moderator:
         if Layer.RULES in layers:
             rule_hits = find_hits(ruleset, normalize(text), kind=kind, category=category)
         model_version = self.model_version if Layer.MODEL in layers else None
-        if not rule_hits and model is None:
-            # Most segments are clean: decide() and reminders_for() would return nothing and pass,
-            # so the result is built directly (tests/test_engine.py holds it equal to theirs).
-            # Positional (id, labels, action, hits, scores, reminders, ruleset_version,
-            # model_version, layers, notes): keywords cost a quarter of the call here.
-            return Result(id, (), Action.PASS, (), _NO_SCORES, (), ruleset.version, model_version, layers, notes)
+        if not rule_hits and (model is None or not model.spans):
+            # Most segments are clean: no rule hit, and no span the model could report (it marks
+            # one only where a label or a character passed its threshold), so decide() and
+            # reminders_for() would return nothing and pass. The result is built directly
+            # (tests/test_engine.py holds it equal to theirs). Positional (id, labels, action, hits,
+            # scores, reminders, ruleset_version, model_version, layers, notes): keywords cost a
+            # quarter of the call here.
+            scores = _NO_SCORES if model is None else model.scores
+            return Result(id, (), Action.PASS, (), scores, (), ruleset.version, model_version, layers, notes)
         thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
         decision = decide(rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds)
         return Result(

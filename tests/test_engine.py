@@ -11,7 +11,7 @@ from moderation.decide import decide
 from moderation.engine import CheckItem, LayerUnavailable
 from moderation.reminders import reminders_for
 from moderation.settings import Settings
-from moderation.types import Kind, Label, Layer, ProductCategory, Result, Scores, Source
+from moderation.types import ALL_LAYERS, Kind, Label, Layer, ProductCategory, Result, Scores, Source
 
 RULES = frozenset({Layer.RULES})
 
@@ -106,6 +106,37 @@ def test_a_clean_text_gets_the_result_decide_and_reminders_give(rules_only, text
         notes=notes + decision.notes,
     )
     assert rules_only.check(text, kind=Kind.COPY, layers=layers, id="s1") == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "今天包邮 明天就发货",  # nothing anywhere
+        "第一次来直播间的宝宝 点点关注",  # a term voided by an exception
+        "",
+        "这个面霜很保湿 敏感肌可用",  # a permitted claim the model reads and lets pass
+    ],
+)
+def test_a_clean_text_with_the_model_gets_the_result_decide_and_reminders_give(moderator, text):
+    """With the model, the shortcut is taken when neither layer has anything to point at."""
+    ruleset = moderator.live.current
+    (model,) = moderator.classifier.predict([text])
+    assert not model.spans
+    decision = decide((), model, text=text, kind=Kind.COPY, ruleset=ruleset, thresholds=moderator.classifier.thresholds)
+    expected = Result(
+        id="s1",
+        labels=decision.labels,
+        action=decision.action,
+        hits=decision.hits,
+        scores=model.scores,
+        reminders=reminders_for(decision.hits, ruleset.rules),
+        ruleset_version=ruleset.version,
+        model_version=moderator.model_version,
+        layers=ALL_LAYERS,
+        notes=decision.notes,
+    )
+    assert moderator.check(text, kind=Kind.COPY, id="s1") == expected
+    assert moderator.check_many([CheckItem(text, Kind.COPY, id="s1")]) == [expected]
 
 
 def test_missing_model_is_a_clear_error_at_start(tmp_path):
