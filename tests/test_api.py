@@ -4,6 +4,7 @@ health, metrics, and a JSON 4xx for every caller mistake."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 
@@ -332,6 +333,17 @@ def test_startup_and_shutdown_hooks_run_in_the_lifespan(moderator, settings):
         assert calls == ["start:" + moderator.ruleset_version]
         c.get("/healthz")
     assert calls[-1] == "stop"
+
+
+def test_startup_sets_the_gil_switch_interval(moderator, settings):
+    """The batcher waits for the GIL each time it comes back from the encoder; the app shortens
+    Python's 5 ms switch interval to the configured one when it starts."""
+    before = sys.getswitchinterval()
+    try:
+        with TestClient(create_app(settings.model_copy(update={"gil_switch_ms": 2.0}), moderator=moderator)):
+            assert sys.getswitchinterval() == pytest.approx(0.002)
+    finally:
+        sys.setswitchinterval(before)
 
 
 def test_metrics_count_requests_findings_and_streams(moderator, settings):
