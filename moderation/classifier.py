@@ -172,7 +172,7 @@ def _keeps_to_itself(ch: str) -> bool:
         or 0x4E00 <= code <= 0x9FFF  # CJK ideographs
         or 0xFF01 <= code <= 0xFF5E  # full-width ASCII
         or 0x1F300 <= code <= 0x1FAFF  # emoji and pictographs
-    ) and not (0x20D0 <= code <= 0x20FF)  # combining marks for symbols (keycap ⃣)
+    ) and not (0x20D0 <= code <= 0x20FF or 0x302A <= code <= 0x302F)  # combining marks (keycap ⃣, tone marks)
 
 
 # Runs of flagged characters this close are one phrase (the token head dips inside `皮肤白了好几个度`).
