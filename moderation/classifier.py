@@ -54,6 +54,9 @@ class Classifier:
         self.max_len: int = int(meta["max_len"])
         self.thresholds: dict[Label, float] = {lab: float(meta["thresholds"][lab.value]) for lab in _LABELS}
         self.span_threshold: float = float(meta["span_threshold"])
+        # The least probability for a finding of the model alone, chosen by the build on the held-out
+        # split; None for a model built before the build chose it (the engine's default applies).
+        self.model_only_min: float | None = meta.get("model_only_min")
         self.batch_size = batch_size
         self._tokenizer = _load_tokenizer(model_dir / "tokenizer.json")
         self._cls = self._tokenizer.token_to_id("[CLS]")
@@ -213,6 +216,9 @@ def _read_meta(path: Path) -> dict:
         raise ModelLoadError(f"{path}: labels {meta['labels']!r}, expected {[lab.value for lab in _LABELS]!r}")
     if any(lab.value not in meta["thresholds"] for lab in _LABELS):
         raise ModelLoadError(f"{path}: thresholds must name every label")
+    floor = meta.get("model_only_min")
+    if floor is not None and not (isinstance(floor, (int, float)) and 0.0 <= floor <= 1.0):
+        raise ModelLoadError(f"{path}: model_only_min must be a probability, not {floor!r}")
     return meta
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from moderation.decide import decide
+from moderation.decide import MODEL_ONLY_MIN, decide
 from moderation.match import find_hits
 from moderation.normalize import normalize
 from moderation.reminders import reminders_for
@@ -45,11 +45,17 @@ class Moderator:
         live: LiveRuleset,
         classifier: Classifier | None,
         rules_only_reason: str | None = None,
+        model_only_min: float | None = None,
     ) -> None:
         if classifier is None and not rules_only_reason:
             raise ValueError("a moderator without a classifier must say why (rules_only_reason)")
         self.live = live
         self.classifier = classifier
+        # The floor for findings of the model alone: as given (the build's sweep gives 0), else the
+        # model's card, else decide's default.
+        if model_only_min is None and classifier is not None:
+            model_only_min = classifier.model_only_min
+        self.model_only_min = MODEL_ONLY_MIN if model_only_min is None else model_only_min
         self.rules_only_reason = rules_only_reason
 
     @property
@@ -67,7 +73,10 @@ class Moderator:
     def with_ruleset(self, compiled: CompiledRuleset) -> Moderator:
         """The same model with another ruleset, for dry-runs of a draft."""
         return Moderator(
-            live=LiveRuleset(compiled), classifier=self.classifier, rules_only_reason=self.rules_only_reason
+            live=LiveRuleset(compiled),
+            classifier=self.classifier,
+            rules_only_reason=self.rules_only_reason,
+            model_only_min=self.model_only_min,
         )
 
     def status(self) -> dict[str, Any]:
@@ -144,7 +153,10 @@ class Moderator:
             scores = _NO_SCORES if model is None else model.scores
             return Result(id, (), Action.PASS, (), scores, (), ruleset.version, model_version, layers, notes)
         thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
-        decision = decide(rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds)
+        decision = decide(
+            rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds,
+            model_only_min=self.model_only_min,
+        )
         return Result(
             id=id,
             labels=decision.labels,

@@ -165,3 +165,13 @@ def test_model_from_limits_what_the_model_reads_and_spans_stay_in_whole_text_off
     assert joined.scores == alone.scores and joined.hits  # the model finds these clear cases
     shifted = [(h.rule, h.start - len(earlier), h.end - len(earlier), h.text) for h in joined.hits]
     assert shifted == [(h.rule, h.start, h.end, h.text) for h in alone.hits]
+
+
+def test_the_floor_for_model_only_findings_comes_from_the_model_card(moderator):
+    """The build writes the floor it chose on the held-out split into model.json; the engine uses
+    it, and a dry-run moderator keeps it."""
+    card = moderator.classifier.model_only_min
+    assert card is not None and 0.9 <= card < 1.0
+    assert moderator.model_only_min == card
+    assert moderator.with_ruleset(moderator.live.current).model_only_min == card
+

@@ -10,6 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from models.build import build  # noqa: E402
+from models.export import CLEAN_TARGET, MODEL_ONLY_GRID  # noqa: E402
 from models.train import TrainConfig  # noqa: E402
 from moderation.classifier import Classifier  # noqa: E402
 from moderation.types import Label  # noqa: E402
@@ -31,6 +32,13 @@ def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
 
     clf = Classifier(out)
     assert clf.version.startswith("cbert-2x32-")
+    # The floor for model-only findings was chosen on the held-out split, from the grid, and the
+    # figures behind the choice are in the card.
+    table = figures["heldout_both_layers"]
+    assert clf.model_only_min in MODEL_ONLY_GRID
+    assert [row["model_only_min"] for row in table] == [*MODEL_ONLY_GRID, None]
+    chosen = next(row for row in table if row["model_only_min"] == clf.model_only_min)
+    assert chosen["clean_flagged"] <= CLEAN_TARGET or clf.model_only_min == MODEL_ONLY_GRID[-1]
     assert set(clf.thresholds) == {Label.EFFICACY, Label.DIVERSION}
     long_text = "这款面霜很滋润 " * 20  # longer than max_len: scored in windows
     outs = clf.predict(["加我微信", "", long_text])

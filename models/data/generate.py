@@ -366,7 +366,7 @@ def background_example(rng: random.Random, source: str, sent: str) -> Example:
 
 _MIX = {  # share of generated examples per recipe; about half carry a label
     "eff": 16, "testimonial": 4, "div": 16, "both": 4, "neg_eff": 10, "neg_div": 6, "hard": 10,
-    "num": 3, "ok_claim": 6, "testimonial_ok": 2, "chitchat": 3,
+    "num": 5, "ok_claim": 6, "testimonial_ok": 2, "chitchat": 3,
     "pack_eff": 10, "pack_div": 7, "pack_exc": 7, "pack_pos": 6, "pack_neg": 5,
 }
 

@@ -116,10 +116,58 @@ def fill(rng: random.Random, phrase: str, *, prod: str = "") -> str:
     )
 
 
+_UNITS = [(10000, "万"), (1000, "千"), (100, "百"), (10, "十")]
+
+
+def spoken_amount(rng: random.Random, value: int) -> str:
+    """An amount as it is said, with place words: 168 一百六十八, 1299 一千两百九十九, 35 三十五.
+    Quantities and prices are said this way; contact numbers are read digit by digit."""
+    if value < 10:
+        return _CN[value] if value != 2 or rng.random() < 0.5 else "两"
+    out: list[str] = []
+    rest, zero = value, False
+    for size, word in _UNITS:
+        d, rest = divmod(rest, size)
+        if d:
+            if zero:
+                out.append("零")
+            lead = "两" if d == 2 and size >= 100 and rng.random() < 0.5 else _CN[d]
+            out.append("" if (d == 1 and size == 10 and not out) else lead)
+            out.append(word)
+            zero = False
+        elif out:
+            zero = True
+    if rest:
+        out.append(("零" if zero else "") + _CN[rest])
+    return "".join(out)
+
+
+def about(rng: random.Random, value: int) -> str:
+    """A rough amount: 三十几, 二十来, 一百多, 两百出头."""
+    base = max(10, value // 10 * 10)
+    return spoken_amount(rng, base) + rng.choice(["几", "来", "多", "出头"])
+
+
+def amount(rng: random.Random, value: int) -> str:
+    """A price or count in any of the ways it is written or said."""
+    r = rng.random()
+    if r < 0.4:
+        return str(value)
+    if r < 0.65:
+        return spoken_amount(rng, value)
+    if r < 0.8:
+        return digits_as(rng, str(value), "cn")
+    if r < 0.92:
+        return "".join(_FULL[int(d)] for d in str(value))
+    return about(rng, value)
+
+
 def price(rng: random.Random) -> str:
-    v = rng.choice([9.9, 19.9, 29, 39, 49, 59, 69, 79, 88, 99, 128, 138, 168, 199, 259, 299, 399, 599, 1299])
-    s = str(v).rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
-    return s if rng.random() < 0.6 else digits_as(rng, s.replace(".", ""), "cn")
+    v = rng.choice([9.9, 19.9, 29, 39, 49, 59, 69, 79, 88, 99, 119, 128, 138, 168, 199, 259, 299, 399, 599, 1299])
+    if isinstance(v, float):
+        return str(v) if rng.random() < 0.6 else digits_as(rng, str(v).replace(".", ""), "cn")
+    text = amount(rng, v)
+    return text + rng.choice(["", "", "块", "元", "块钱"]) if rng.random() < 0.5 else text
 
 
 def fill_numbers(rng: random.Random, template: str) -> str:
@@ -130,7 +178,7 @@ def fill_numbers(rng: random.Random, template: str) -> str:
         template.replace("{price2}", price(rng))
         .replace("{price}", price(rng))
         .replace("{cnt2}", num(5, 50))
-        .replace("{cnt}", rng.choice([num(1, 999), digits_as(rng, num(100, 999), "cn")]))
+        .replace("{cnt}", amount(rng, rng.randint(1, 999)))
         .replace("{size}", rng.choice(["165/88A", "170/92A", "XL", "36码", "L码", "180/96B"]))
         .replace("{link}", rng.choice(["①", "1", "2", "③", "5", "十二", "8"]))
         .replace("{lic}", "".join(rng.choice(string.digits) for _ in range(14)))
