@@ -39,8 +39,10 @@ class Settings(BaseSettings):
     # How long a thread may hold the GIL while another waits (Python's default: 5 ms). The event
     # loop and the batcher share one interpreter; each time the batcher comes back from the
     # encoder (which runs without the GIL) it waits up to this long for the loop to let go, so the
-    # default leaves the encoder idle. 0.5 ms served 27 % more requests a second (docs/benchmarks.md).
-    gil_switch_ms: float = Field(default=0.5, gt=0, le=100)
+    # default leaves the encoder idle. Unset: 0.5 ms with the model (27 % more requests a second),
+    # Python's 5 ms without it (rules only, where a short interval only adds switches: 51 % of the
+    # trivial endpoint at 5 ms, 41 % at 0.5 ms). docs/benchmarks.md.
+    gil_switch_ms: float | None = Field(default=None, gt=0, le=100)
 
     data_dir: Path = Path("data")
     db_url: str | None = None  # default: sqlite file in data_dir

@@ -335,13 +335,25 @@ def test_startup_and_shutdown_hooks_run_in_the_lifespan(moderator, settings):
     assert calls[-1] == "stop"
 
 
-def test_startup_sets_the_gil_switch_interval(moderator, settings):
-    """The batcher waits for the GIL each time it comes back from the encoder; the app shortens
-    Python's 5 ms switch interval to the configured one when it starts."""
+@pytest.mark.parametrize(("configured", "expected"), [(2.0, 0.002), (None, 0.005)])
+def test_startup_sets_the_gil_switch_interval(moderator, settings, configured, expected):
+    """The batcher waits for the GIL each time it comes back from the encoder; the app sets the
+    configured switch interval when it starts, and without the model keeps Python's 5 ms."""
     before = sys.getswitchinterval()
     try:
-        with TestClient(create_app(settings.model_copy(update={"gil_switch_ms": 2.0}), moderator=moderator)):
-            assert sys.getswitchinterval() == pytest.approx(0.002)
+        sys.setswitchinterval(0.01)
+        with TestClient(create_app(settings.model_copy(update={"gil_switch_ms": configured}), moderator=moderator)):
+            assert sys.getswitchinterval() == pytest.approx(expected)
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_with_the_model_the_gil_switch_interval_is_short(settings):
+    before = sys.getswitchinterval()
+    with_model = settings.model_copy(update={"rules_only": False})
+    try:
+        with TestClient(create_app(with_model, moderator=build_moderator(with_model))):
+            assert sys.getswitchinterval() == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
 

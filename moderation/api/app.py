@@ -87,13 +87,19 @@ def create_app(settings: Settings | None = None, *, moderator: Moderator | None 
     return app
 
 
+def _switch_ms(settings: Settings, moderator: Moderator) -> float:
+    if settings.gil_switch_ms is not None:
+        return settings.gil_switch_ms
+    return 0.5 if moderator.classifier is not None else 5.0  # see Settings.gil_switch_ms
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     for hook in app.state.startup_hooks:
         await _call(hook, app)
     if app.state.freeze_gc:
         _freeze_gc()
-    sys.setswitchinterval(app.state.settings.gil_switch_ms / 1000)
+    sys.setswitchinterval(_switch_ms(app.state.settings, app.state.moderator) / 1000)
     status = app.state.moderator.status()
     if status.get("rules_only"):
         log.warning("serving WITHOUT the classifier: %s", status["rules_only"], extra={"mode": "rules_only"})
