@@ -29,10 +29,6 @@ async def get_sessions(conn: HTTPConnection) -> StreamSessions:
     return conn.app.state.sessions
 
 
-async def get_batcher(conn: HTTPConnection) -> Batcher:
-    return conn.app.state.batcher
-
-
 async def get_metrics(conn: HTTPConnection) -> Metrics:
     return conn.app.state.metrics
 
@@ -56,5 +52,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModeratorDep = Annotated[Moderator, Depends(get_moderator)]
 SessionsDep = Annotated[StreamSessions, Depends(get_sessions)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-BatcherDep = Annotated[Batcher, Depends(get_batcher)]
 ScoringDep = Annotated[Scoring, Depends(get_scoring)]
