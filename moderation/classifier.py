@@ -140,17 +140,18 @@ class Classifier:
         self, seq: np.ndarray, tok: np.ndarray, offsets: list[tuple[int, int]] | None
     ) -> tuple[ModelSpan, ...]:
         peaks = tok.max(axis=0).tolist() if len(tok) else [0.0] * len(_LABELS)
-        if all(
-            seq[li] < self.thresholds[label] and peaks[li] < self.span_threshold for li, label in enumerate(_LABELS)
-        ):
-            return ()  # most texts: nothing to point at, and no fallback span to find
+        # Most texts have nothing to point at: no label and no character passed its threshold.
+        marked = [
+            (li, label) for li, label in enumerate(_LABELS)
+            if seq[li] >= self.thresholds[label] or peaks[li] >= self.span_threshold
+        ]
+        if not marked:
+            return ()
         if offsets is None:
             offsets = [(k, k + 1) for k in range(len(tok))]
         spans: list[ModelSpan] = []
-        for li, label in enumerate(_LABELS):
+        for li, label in marked:
             probs = tok[:, li]
-            if seq[li] < self.thresholds[label] and peaks[li] < self.span_threshold:
-                continue
             runs = _runs(probs >= self.span_threshold)
             if not runs and len(probs) and seq[li] >= self.thresholds[label]:
                 # The sentence is flagged but no character passed the span threshold: give the best

@@ -173,13 +173,14 @@ class Moderator:
 
 _NO_THRESHOLDS = dict.fromkeys(Label, 1.0)
 
+_NO_SCORES = Scores()  # frozen, so one value serves every result without a model
+_RULES_ONLY = frozenset({Layer.RULES})
+
 
 def _shifted(out: ModelOutput, by: int) -> ModelOutput:
     if not by or not out.spans:
         return out
     return replace(out, spans=tuple(replace(s, start=s.start + by, end=s.end + by) for s in out.spans))
-_NO_SCORES = Scores()  # frozen, so one value serves every result without a model
-_RULES_ONLY = frozenset({Layer.RULES})
 
 
 def build_moderator(settings: Settings | None = None) -> Moderator:
