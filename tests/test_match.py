@@ -89,7 +89,7 @@ CASES = [
     ("平安扣 A货", C, "jewelry", []),
     ("企鹅公仔🐧", C, "other", []),
     ("生产许可证 SC11332068501234", C, "food", []),
-    ("点我头像进橱窗", T, "apparel", []),
+    ("看我头像进橱窗", T, "apparel", []),
     ("可以发个朋友圈晒一下", T, "home", []),
     # negation, quotation, warnings
     ("我们不说根治 只是日常护理", T, "home", []),
