@@ -57,6 +57,9 @@ class Classifier:
         # The least probability for a finding of the model alone, chosen by the build on the held-out
         # split; None for a model built before the build chose it (the engine's default applies).
         self.model_only_min: float | None = meta.get("model_only_min")
+        # The least probability at which the model confirms a rule's term heard in other characters,
+        # chosen by the build the same way; None: the labels' thresholds apply.
+        self.heard_min: float | None = meta.get("heard_min")
         self.batch_size = batch_size
         self._tokenizer = _load_tokenizer(model_dir / "tokenizer.json")
         self._cls = self._tokenizer.token_to_id("[CLS]")
@@ -217,9 +220,10 @@ def _read_meta(path: Path) -> dict:
         raise ModelLoadError(f"{path}: labels {meta['labels']!r}, expected {[lab.value for lab in _LABELS]!r}")
     if any(lab.value not in meta["thresholds"] for lab in _LABELS):
         raise ModelLoadError(f"{path}: thresholds must name every label")
-    floor = meta.get("model_only_min")
-    if floor is not None and not (isinstance(floor, (int, float)) and 0.0 <= floor <= 1.0):
-        raise ModelLoadError(f"{path}: model_only_min must be a probability, not {floor!r}")
+    for key in ("model_only_min", "heard_min"):
+        value = meta.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+            raise ModelLoadError(f"{path}: {key} must be a probability, not {value!r}")
     return meta
 
 

@@ -7,9 +7,10 @@ compliance officer) can check it in one place.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from moderation.match import terms_heard
 from moderation.types import Action, Hit, Kind, Label, Scores, Severity, Source
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ ACTION_BY_SEVERITY: Mapping[tuple[Kind, Severity], Action] = {
 }
 # A finding of the model alone is never enough to block: a person looks first.
 MODEL_ONLY_CEILING = Action.REVIEW
+# A rule's term heard in other characters (驱豆 for 祛痘) counts when the model agrees, at most at
+# this severity: in speech a reminder, on a product page a review, never a block on a guess at a sound.
+HEARD_CEILING = Severity.MEDIUM
 # Model confidence above which a model-only finding counts as medium rather than low severity.
 MODEL_CONFIDENT = 0.998
 # A finding of the model alone needs at least this probability, whatever the card's threshold. The
@@ -67,12 +71,20 @@ def decide(
     thresholds: Mapping[Label, float],
     veto_below: Mapping[Label, float] = VETO_BELOW,
     model_only_min: float = MODEL_ONLY_MIN,
+    heard: Sequence[Hit] = (),
+    heard_min: float | None = None,
 ) -> Decision:
+    """`heard`: rule hits on spans that only sound like a term (match.find_sound_alikes), kept
+    where the model's probability for their label reaches `heard_min` (default: the label's
+    threshold)."""
     notes: list[str] = []
     hits = _drop_nested(list(rule_hits))
     if model is not None:
         hits, vetoed = _apply_vetoes(hits, model.scores, ruleset, veto_below)
         notes += vetoed
+        confirmed, heard_notes = _heard_hits(heard, hits, model, ruleset, heard_bars(thresholds, heard_min))
+        hits += confirmed
+        notes += heard_notes
         hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floor=model_only_min)
     hits.sort(key=lambda h: (h.start, h.end, h.rule))
     labels = tuple(label for label in Label if any(h.label is label for h in hits))
@@ -101,6 +113,36 @@ def _apply_vetoes(
         else:
             kept.append(hit)
     return kept, notes
+
+
+def _heard_hits(
+    heard: Sequence[Hit], hits: Sequence[Hit], model: ModelOutput, ruleset: CompiledRuleset,
+    bars: Mapping[Label, float],
+) -> tuple[list[Hit], list[str]]:
+    """A span that sounds like a rule's term (驱豆 for 祛痘) is a finding where the model holds that
+    the sentence makes a claim of the rule's label (p >= its bar) and points at those words: far
+    below the floor for the model alone, because the rule names the words. Never above
+    HEARD_CEILING."""
+    found: list[Hit] = []
+    notes: list[str] = []
+    for hit in _drop_nested(list(heard)):
+        p = model.scores.get(hit.label)
+        if p is None or p < bars[hit.label]:
+            continue
+        if not any(s.label is hit.label and s.start < hit.end and hit.start < s.end for s in model.spans):
+            continue  # the model's claim is elsewhere in the sentence (永不粘, not 用久了)
+        if any(h.label is hit.label and h.start < hit.end and hit.start < h.end for h in (*hits, *found)):
+            continue  # the words are already a finding as written
+        severity = min(hit.severity, HEARD_CEILING, key=lambda s: s.rank)
+        found.append(replace(hit, score=p, severity=severity))
+        like = "、".join(terms_heard(ruleset, hit)) or hit.rule
+        notes.append(f"“{hit.text}” sounds like {like} ({hit.rule}); the model agrees ({hit.label.value} p={p:.3f})")
+    return found, notes
+
+
+def heard_bars(thresholds: Mapping[Label, float], heard_min: float | None) -> Mapping[Label, float]:
+    """The probability per label at which the model confirms a sound-alike of a rule's term."""
+    return thresholds if heard_min is None else dict.fromkeys(Label, heard_min)
 
 
 def _model_only_hits(

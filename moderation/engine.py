@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from moderation.decide import MODEL_ONLY_MIN, decide
-from moderation.match import find_hits
+from moderation.decide import MODEL_ONLY_MIN, decide, heard_bars
+from moderation.match import find_hits, find_sound_alikes
 from moderation.normalize import normalize
 from moderation.reminders import reminders_for
 from moderation.ruleset.compile import CompiledRuleset, compile_rules
@@ -46,6 +46,7 @@ class Moderator:
         classifier: Classifier | None,
         rules_only_reason: str | None = None,
         model_only_min: float | None = None,
+        heard_min: float | None = None,
     ) -> None:
         if classifier is None and not rules_only_reason:
             raise ValueError("a moderator without a classifier must say why (rules_only_reason)")
@@ -56,6 +57,11 @@ class Moderator:
         if model_only_min is None and classifier is not None:
             model_only_min = classifier.model_only_min
         self.model_only_min = MODEL_ONLY_MIN if model_only_min is None else model_only_min
+        # The bar at which the model confirms a term heard in other characters: as given, else the
+        # card's, else (None) the labels' thresholds.
+        if heard_min is None and classifier is not None:
+            heard_min = classifier.heard_min
+        self.heard_min = heard_min
         self.rules_only_reason = rules_only_reason
 
     @property
@@ -77,6 +83,7 @@ class Moderator:
             classifier=self.classifier,
             rules_only_reason=self.rules_only_reason,
             model_only_min=self.model_only_min,
+            heard_min=self.heard_min,
         )
 
     def status(self) -> dict[str, Any]:
@@ -139,9 +146,10 @@ class Moderator:
         layers: frozenset[Layer],
         notes: tuple[str, ...],
     ) -> Result:
-        rule_hits = ()
+        rule_hits = heard = ()
         if Layer.RULES in layers:
-            rule_hits = find_hits(ruleset, normalize(text), kind=kind, category=category)
+            normalized = normalize(text)
+            rule_hits = find_hits(ruleset, normalized, kind=kind, category=category)
         model_version = self.model_version if Layer.MODEL in layers else None
         if not rule_hits and (model is None or not model.spans):
             # Most segments are clean: no rule hit, and no span the model could report (it marks
@@ -153,9 +161,13 @@ class Moderator:
             scores = _NO_SCORES if model is None else model.scores
             return Result(id, (), Action.PASS, (), scores, (), ruleset.version, model_version, layers, notes)
         thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
+        bars = heard_bars(thresholds, self.heard_min)
+        if Layer.RULES in layers and model is not None and (near := _claimed_spans(model, bars)):
+            # Only there can a span that merely sounds like a term count (decide._heard_hits).
+            heard = find_sound_alikes(ruleset, normalized, kind=kind, category=category, near=near)
         decision = decide(
             rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds,
-            model_only_min=self.model_only_min,
+            model_only_min=self.model_only_min, heard=heard, heard_min=self.heard_min,
         )
         return Result(
             id=id,
@@ -175,6 +187,12 @@ _NO_THRESHOLDS = dict.fromkeys(Label, 1.0)
 
 _NO_SCORES = Scores()  # frozen, so one value serves every result without a model
 _RULES_ONLY = frozenset({Layer.RULES})
+
+
+def _claimed_spans(model: ModelOutput, bars: Mapping[Label, float]) -> list[tuple[int, int]]:
+    """The model's spans of the labels it holds the text makes a claim of."""
+    return [(s.start, s.end) for s in model.spans if (p := model.scores.get(s.label)) is not None
+            and p >= bars[s.label]]
 
 
 def _shifted(out: ModelOutput, by: int) -> ModelOutput:

@@ -8,7 +8,9 @@ boundaries, negated/quoted/warning context) and says why.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -85,6 +87,7 @@ class _Candidate(NamedTuple):
     matched: str
     from_term: bool
     homophone: bool = False
+    heard: bool = False  # sounds like a term of the rule (ruleset/sounds.py), spelled otherwise
 
 
 class Dropped(NamedTuple):
@@ -108,14 +111,48 @@ def find_hits(
     return _judge(ruleset, normalized, kind, category, None)
 
 
+def find_sound_alikes(
+    ruleset: CompiledRuleset,
+    normalized: NormalizedText,
+    *,
+    kind: Kind | str | None = None,
+    category: ProductCategory | str | None = None,
+    near: Sequence[tuple[int, int]] | None = None,
+) -> tuple[Hit, ...]:
+    """Hits on spans that only sound like a rule's term (驱豆 for 祛痘), judged like any other
+    occurrence (exceptions, negation, word boundaries); only those overlapping a `near` span
+    (offsets into the original text) when given. Not findings by themselves: decide() keeps one only
+    where the model holds that the sentence makes a claim of its label (ruleset/sounds.py)."""
+    if ruleset.sounds is None:
+        return ()
+    window = None if near is None else [_to_normalized(normalized, a, b) for a, b in near]
+    return _judge(ruleset, normalized, kind, category, None, by_sound=True, near=window)
+
+
+def _to_normalized(normalized: NormalizedText, start: int, end: int) -> tuple[int, int]:
+    """The normalized characters that came from original[start:end]."""
+    return bisect_right(normalized.ends, start), bisect_left(normalized.starts, end)
+
+
 def sound_alike(ruleset: CompiledRuleset, hit: Hit) -> bool:
     """Whether `hit` fired on a same-sound spelling of one of its rule's terms (视频好 for
     视频号), not on a term as written."""
-    value = ruleset.automaton.get(hit.matched, None) if hit.source is Source.RULE else None
-    if value is None:
+    if hit.source is not Source.RULE:
         return False
+    value = ruleset.automaton.get(hit.matched, None)
+    if value is None:
+        return bool(terms_heard(ruleset, hit))
     same_rule = [e for e in value[1] if not e.is_exception and ruleset.compiled[e.rule].rule.id == hit.rule]
     return bool(same_rule) and all(e.homophone for e in same_rule)
+
+
+def terms_heard(ruleset: CompiledRuleset, hit: Hit) -> list[str]:
+    """The terms of the hit's rule that its matched text sounds like, without being one of them."""
+    if ruleset.sounds is None:
+        return []
+    found = ruleset.sounds.find(hit.matched)
+    return [s.term for s in found if s.start == 0 and s.end == len(hit.matched)
+            and ruleset.compiled[s.rule].rule.id == hit.rule]
 
 
 def explain_dropped(
@@ -137,6 +174,9 @@ def _judge(
     kind: Kind | str | None,
     category: ProductCategory | str | None,
     dropped: list[Dropped] | None,
+    *,
+    by_sound: bool = False,
+    near: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[Hit, ...]:
     text = normalized.text
     if not text:
@@ -148,7 +188,13 @@ def _judge(
         raise ValueError(f"unknown kind or product category: {key!r}")
     if not active:
         return ()
-    candidates, exception_spans = _candidates(ruleset, text, active)
+    if by_sound:
+        candidates = _sound_candidates(ruleset, text, active, near)
+        if not candidates:
+            return ()
+        exception_spans = _candidates(ruleset, text, active)[1]
+    else:
+        candidates, exception_spans = _candidates(ruleset, text, active)
     if not candidates:  # most texts
         return ()
     candidates = _drop_shadowed_homophones(candidates)
@@ -204,6 +250,17 @@ def _candidates(
     return candidates, exception_spans
 
 
+def _sound_candidates(
+    ruleset: CompiledRuleset, text: str, active: frozenset[int], near: Sequence[tuple[int, int]] | None
+) -> list[_Candidate]:
+    assert ruleset.sounds is not None
+    return [
+        _Candidate(s.rule, s.start, s.end, text[s.start : s.end], True, True, True)
+        for s in ruleset.sounds.find(text, near)
+        if s.rule in active
+    ]
+
+
 def _invalidated(
     ruleset: CompiledRuleset,
     cr: CompiledRule,
@@ -224,9 +281,23 @@ def _invalidated(
     original = normalized.original
     # Context first: a regex pass is far cheaper than jieba.
     reason = _refused(original, o_start, o_end)
-    if reason is None and cand.from_term and not cr.rule.match_anywhere:
+    if reason is None and cand.heard:
+        reason = _cuts_a_word(ruleset, original, o_start, o_end)
+    elif reason is None and cand.from_term and not cr.rule.match_anywhere:
         reason = _off_boundary(ruleset, original, text, cand, o_start, o_end)
     return reason
+
+
+def _cuts_a_word(ruleset: CompiledRuleset, original: str, o_start: int, o_end: int) -> str | None:
+    """A mis-heard word is heard as a word: a sound-alike that begins or ends inside one of jieba's
+    words (平台|聊 read as 台聊) is the sound of two words run together."""
+    w_start = max(0, o_start - _BOUNDARY_WINDOW)
+    w_end = min(len(original), o_end + _BOUNDARY_WINDOW)
+    start, end = o_start - w_start, o_end - w_start
+    for t_start, t_end in _token_spans(ruleset.tokenizer, original[w_start:w_end]):
+        if t_start < start < t_end or t_start < end < t_end:
+            return f"{original[o_start:o_end]!r} cuts the word {original[w_start + t_start : w_start + t_end]!r}"
+    return None
 
 
 def _off_boundary(

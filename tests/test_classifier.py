@@ -171,12 +171,13 @@ def test_bad_description(tmp_path: Path) -> None:
         Classifier(model)
 
 
+@pytest.mark.parametrize("key", ["model_only_min", "heard_min"])
 @pytest.mark.parametrize("floor", [1.5, -0.1, "high"])
-def test_bad_model_only_floor(tmp_path: Path, floor: object) -> None:
+def test_bad_decision_bar(tmp_path: Path, key: str, floor: object) -> None:
     model = _copy(tmp_path)
     meta = json.loads((model / "model.json").read_text(encoding="utf-8"))
-    (model / "model.json").write_text(json.dumps({**meta, "model_only_min": floor}), encoding="utf-8")
-    with pytest.raises(ModelLoadError, match="model_only_min must be a probability"):
+    (model / "model.json").write_text(json.dumps({**meta, key: floor}), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=f"{key} must be a probability"):
         Classifier(model)
 
 

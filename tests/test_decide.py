@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from moderation.classifier import ModelOutput, ModelSpan
@@ -145,3 +147,70 @@ def test_shipped_policy_vetoes_nothing():
                       thresholds=THRESHOLDS)
     assert [h.rule for h in decision.hits] == ["absolute.best", "wechat.loose"]
     assert decision.notes == ()
+
+
+# A rule term heard in other characters: 曲班 for 祛斑, found by match.find_sound_alikes.
+WHITENING = compile_rules([
+    _rule("cosmetics.spots", RuleCategory.COSMETIC_OVERCLAIM).model_copy(update={"terms": ["祛斑"]}),
+])
+HEARD_TEXT = "这瓶面霜能曲班 晚上涂"
+
+
+def _heard(severity: Severity = Severity.MEDIUM) -> Hit:
+    hit = _hit("cosmetics.spots", 5, 7, HEARD_TEXT, severity=severity, category=RuleCategory.COSMETIC_OVERCLAIM)
+    return replace(hit, matched="曲班")
+
+
+@pytest.mark.parametrize(
+    ("model", "found"),
+    [
+        # the model holds the sentence makes a claim and points at those words: a finding
+        (_model(0.7, 0.0, ModelSpan(Label.EFFICACY, 4, 7, 0.8)), True),
+        # at the label's threshold, far below the floor for the model alone
+        (_model(0.5, 0.0, ModelSpan(Label.EFFICACY, 6, 7, 0.6)), True),
+        # below the threshold: only a sound
+        (_model(0.45, 0.0, ModelSpan(Label.EFFICACY, 4, 7, 0.8)), False),
+        # the model's claim is elsewhere in the sentence
+        (_model(0.9, 0.0, ModelSpan(Label.EFFICACY, 8, 11, 0.8)), False),
+        # a span of the other label does not confirm it
+        (_model(0.9, 0.9, ModelSpan(Label.DIVERSION, 4, 7, 0.8)), False),
+        # without the model a sound-alike is never a finding
+        (None, False),
+    ],
+)
+def test_a_sound_alike_counts_only_where_the_model_agrees(model, found):
+    decision = decide([], model, text=HEARD_TEXT, kind=Kind.TRANSCRIPT, ruleset=WHITENING, thresholds=THRESHOLDS,
+                      model_only_min=0.9995, heard=[_heard()])
+    if not found:
+        assert decision.hits == () and decision.action is Action.PASS
+        return
+    (hit,) = decision.hits
+    assert (hit.rule, hit.text, hit.source, hit.score) == ("cosmetics.spots", "曲班", Source.RULE, model.scores.efficacy)
+    assert decision.labels == (Label.EFFICACY,) and decision.action is Action.REMIND
+    assert decision.notes == (f"“曲班” sounds like 祛斑 (cosmetics.spots); the model agrees (efficacy p={model.scores.efficacy:.3f})",)
+
+
+@pytest.mark.parametrize(("p", "heard_min", "found"), [(0.3, 0.2, True), (0.3, None, False), (0.15, 0.2, False)])
+def test_the_bar_for_a_sound_alike_may_be_below_the_labels_threshold(p, heard_min, found):
+    model = _model(p, 0.0, ModelSpan(Label.EFFICACY, 5, 7, 0.7))
+    decision = decide([], model, text=HEARD_TEXT, kind=Kind.TRANSCRIPT, ruleset=WHITENING, thresholds=THRESHOLDS,
+                      heard=[_heard()], heard_min=heard_min)
+    assert bool(decision.hits) is found
+
+
+def test_a_sound_alike_never_blocks():
+    model = _model(0.99, 0.0, ModelSpan(Label.EFFICACY, 5, 7, 0.9))
+    decision = decide([], model, text=HEARD_TEXT, kind=Kind.COPY, ruleset=WHITENING, thresholds=THRESHOLDS,
+                      heard=[_heard(Severity.HIGH)])
+    (hit,) = decision.hits
+    assert hit.severity is Severity.MEDIUM and decision.action is Action.REVIEW
+
+
+def test_a_sound_alike_over_a_written_finding_of_its_label_adds_nothing():
+    text = "祛斑曲班"
+    written = _hit("cosmetics.spots", 0, 4, text, category=RuleCategory.COSMETIC_OVERCLAIM)
+    heard = _hit("cosmetics.spots", 2, 4, text, category=RuleCategory.COSMETIC_OVERCLAIM)
+    model = _model(0.99, 0.0, ModelSpan(Label.EFFICACY, 0, 4, 0.9))
+    decision = decide([written], model, text=text, kind=Kind.TRANSCRIPT, ruleset=WHITENING, thresholds=THRESHOLDS,
+                      heard=[heard])
+    assert [(h.start, h.end) for h in decision.hits] == [(0, 4)] and decision.notes == ()

@@ -11,7 +11,7 @@ from moderation.decide import decide
 from moderation.engine import CheckItem, LayerUnavailable
 from moderation.reminders import reminders_for
 from moderation.settings import Settings
-from moderation.types import ALL_LAYERS, Kind, Label, Layer, ProductCategory, Result, Scores, Source
+from moderation.types import ALL_LAYERS, Action, Kind, Label, Layer, ProductCategory, Result, Scores, Source
 
 RULES = frozenset({Layer.RULES})
 
@@ -175,3 +175,38 @@ def test_the_floor_for_model_only_findings_comes_from_the_model_card(moderator):
     assert moderator.model_only_min == card
     assert moderator.with_ruleset(moderator.live.current).model_only_min == card
 
+
+def test_the_bar_for_sound_alikes_comes_from_the_model_card(moderator):
+    card = moderator.classifier.heard_min
+    assert card is not None and 0.0 < card < 1.0
+    assert moderator.heard_min == card
+    assert moderator.with_ruleset(moderator.live.current).heard_min == card
+
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "rule", "heard", "term"),
+    [
+        ("姐妹们 这款面膜能驱豆 晚上敷一片", ProductCategory.COSMETICS, "cosmetics.acne", "驱豆", "祛痘"),
+        ("这瓶面霜能曲班 晚上涂", ProductCategory.COSMETICS, "cosmetics.special_use", "曲班", "祛斑"),
+        ("宝宝们 这款精华淡办效果特别好", ProductCategory.COSMETICS, "cosmetics.special_use", "淡办", "淡斑"),
+    ],
+)
+def test_a_claim_heard_in_other_characters_counts_where_the_model_agrees(
+    moderator, text, category, rule, heard, term
+):
+    """The rules alone leave a two-character sound-alike alone; with the model it is the rule's
+    finding, with the rule's reminder, at the model's probability."""
+    alone = moderator.check(text, category=category, layers=RULES)
+    assert alone.action is Action.PASS and not alone.hits
+    both = moderator.check(text, category=category)
+    (hit,) = both.hits
+    assert (hit.rule, hit.text, hit.source) == (rule, heard, Source.RULE)
+    assert hit.score == both.scores.efficacy and both.labels == (Label.EFFICACY,)
+    assert both.action is Action.REMIND and both.reminders
+    assert any(f"“{heard}” sounds like {term}" in note for note in both.notes)
+
+
+def test_a_sound_alike_the_speaker_refuses_is_not_a_finding(moderator):
+    result = moderator.check("这个面霜可不能曲班哈 就是保湿的", category=ProductCategory.COSMETICS)
+    assert result.action is Action.PASS and not result.hits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.ruleset.homophones import expand_terms, homophone_variants
+from moderation.ruleset.homophones import common_readings, expand_terms, homophone_variants
 
 # term -> variants an ASR engine writes for it (each one character off, same toneless pinyin)
 EXPECTED = [
@@ -17,12 +17,12 @@ EXPECTED = [
     ("稳赚不赔", "稳赚不陪"),
     ("燃脂", "然脂"),
     ("燃脂", "燃之"),
-    ("淡斑", "淡班"),
-    ("美白", "每白"),
-    ("补脑", "补闹"),
+    ("淡斑", "淡办"),
+    ("美白", "美百"),
+    ("补脑", "捕脑"),
     ("免疫力", "面疫力"),
-    ("失眠", "实眠"),
-    ("溶栓", "融栓"),
+    ("失眠", "失绵"),
+    ("溶栓", "荣栓"),
     ("朋友圈", "朋友全"),
     ("手机号", "手机浩"),
     ("销量", "消量"),
@@ -138,3 +138,18 @@ def test_expand_terms_drops_variants_that_are_source_terms() -> None:
     mapping = expand_terms(["根治", "跟治"], lexicon={})
     assert "跟治" not in mapping
     assert "根治" not in mapping
+
+
+@pytest.mark.parametrize(
+    ("ch", "expected"),
+    [
+        ("长", {"chang", "zhang"}),  # both readings are common
+        ("行", {"hang", "xing"}),
+        ("白", {"bai"}),  # bo is a dictionary reading, too rare to hear
+        ("癌", {"ai"}),
+        ("a", set()),
+        ("，", set()),
+    ],
+)
+def test_common_readings(ch: str, expected: set[str]) -> None:
+    assert set(common_readings(ch)) == expected

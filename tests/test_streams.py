@@ -31,6 +31,12 @@ def moderator() -> Moderator:
     return build_moderator(Settings(rules_only=True))
 
 
+@pytest.fixture(scope="module")
+def both_layers() -> Moderator:
+    # A sound-alike of a term counts only where the classifier agrees.
+    return build_moderator()
+
+
 def replay(moderator: Moderator, segments: list[str], **options) -> list[SegmentResult]:
     """Feed segments one by one, one second apart, as a live stream would."""
     window: StreamWindow | None = None
@@ -103,6 +109,20 @@ def test_a_sound_alike_does_not_join_words_across_a_pause(moderator, segments, d
     results = replay(moderator, segments)
     flagged = [i for i, r in enumerate(results) if Label.DIVERSION in r.result.labels]
     assert flagged == ([] if diversion_in is None else [diversion_in])
+
+
+@pytest.mark.parametrize(
+    ("segments", "efficacy_in"),
+    [
+        (["这瓶面霜能曲班", "晚上涂"], 0),  # 祛斑 heard as 曲班, and the model agrees
+        (["这瓶面霜能曲", "班 晚上涂"], None),  # 曲|班 across a pause is two words, not 祛斑 misheard
+        (["这瓶面霜能祛", "斑 晚上涂"], 1),  # the term as written, said across the pause
+    ],
+)
+def test_a_claim_heard_in_other_characters_stays_inside_one_segment(both_layers, segments, efficacy_in):
+    results = replay(both_layers, segments, category=ProductCategory.COSMETICS)
+    flagged = [i for i, r in enumerate(results) if Label.EFFICACY in r.result.labels]
+    assert flagged == ([] if efficacy_in is None else [efficacy_in])
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from models.build import build  # noqa: E402
-from models.export import CLEAN_TARGET, MODEL_ONLY_GRID  # noqa: E402
+from models.export import CLEAN_TARGET, HEARD_GRID, MODEL_ONLY_GRID  # noqa: E402
 from models.train import TrainConfig  # noqa: E402
 from moderation.classifier import Classifier  # noqa: E402
 from moderation.types import Label  # noqa: E402
@@ -39,6 +39,13 @@ def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
     assert [row["model_only_min"] for row in table] == [*MODEL_ONLY_GRID, None]
     chosen = next(row for row in table if row["model_only_min"] == clf.model_only_min)
     assert chosen["clean_flagged"] <= CLEAN_TARGET or clf.model_only_min == MODEL_ONLY_GRID[-1]
+    # So was the bar at which the model confirms a term heard in other characters: the best mean
+    # F1 of the rules and what it confirms.
+    heard = figures["heldout_heard"]
+    assert [row["heard_min"] for row in heard] == [*HEARD_GRID, None]
+    best = max(sum(row[lab.value] for lab in Label) for row in heard[:-1])
+    assert clf.heard_min in HEARD_GRID
+    assert sum(next(r for r in heard if r["heard_min"] == clf.heard_min)[lab.value] for lab in Label) == best
     assert set(clf.thresholds) == {Label.EFFICACY, Label.DIVERSION}
     long_text = "这款面霜很滋润 " * 20  # longer than max_len: scored in windows
     outs = clf.predict(["加我微信", "", long_text])

@@ -18,11 +18,14 @@ from functools import cache
 from pathlib import Path
 
 from models.data import banks, packs, render
+from moderation.ruleset import homophones
 
 EFF = "efficacy"
 DIV = "diversion"
 HELDOUT_PERCENT = 15
 BACKGROUND_SHARE = 0.12  # real sentences among the clean examples
+# ASR picks a common character for a sound: the likeliest few of a reading stand in for it.
+_MISHEARD_TOP = 6
 
 Piece = tuple[str, str | None]
 
@@ -255,7 +258,9 @@ def transcript(pk: Picker, pieces: list[Piece]) -> list[Piece]:
             text = _PUNCT.sub(" ", text)
             if text and rng.random() < 0.25:
                 text = text + " " + rng.choice(banks.FILLERS) + " "
-        out.append((_asr(rng, text, 0.04 if label is None else 0.07), label))
+        # Claims are mis-heard more often than the talk around them, so that the model meets each
+        # claim's sound-alikes (at 0.07 it still missed short claims written that way).
+        out.append((_asr(rng, text, 0.04 if label is None else 0.11), label))
     if rng.random() < 0.4:
         out.append((" " + rng.choice(banks.CLOSERS), None))
     out = [(t if lab else re.sub(r" {2,}", " ", t), lab) for t, lab in out]
@@ -263,9 +268,24 @@ def transcript(pk: Picker, pieces: list[Piece]) -> list[Piece]:
 
 
 def _asr(rng: random.Random, text: str, p: float) -> str:
+    """ASR mis-hears a word as common characters of the same sound (祛痘 → 驱豆, 减肥 → 简肥): in some
+    segments, each Han character is swapped with probability 3p for a likely same-sound character.
+    Any character can be, so the model learns the sounds of every claim, not a list of typos."""
     if rng.random() > 0.35:
         return text
-    return "".join(banks.ASR_HOMOPHONES.get(c, c) if rng.random() < p * 3 else c for c in text)
+    out = list(text)
+    for i, reading in enumerate(homophones.readings(text)):
+        if reading is not None and rng.random() < p * 3:
+            out[i] = _misheard(rng, text[i], reading)
+    return "".join(out)
+
+
+def _misheard(rng: random.Random, ch: str, reading: str) -> str:
+    # The hand-listed confusions first, then the likeliest characters of the reading.
+    if ch in banks.ASR_HOMOPHONES and rng.random() < 0.5:
+        return banks.ASR_HOMOPHONES[ch]
+    alike = [c for c in homophones.read_as(reading)[:_MISHEARD_TOP + 1] if c != ch][:_MISHEARD_TOP]
+    return rng.choices(alike, weights=range(len(alike), 0, -1))[0] if alike else ch
 
 
 def _cut(rng: random.Random, pieces: list[Piece]) -> list[Piece]:

@@ -170,6 +170,18 @@ def price(rng: random.Random) -> str:
     return text + rng.choice(["", "", "块", "元", "块钱"]) if rng.random() < 0.5 else text
 
 
+def percent(rng: random.Random) -> str:
+    """A share as written or said: 100%, 百分之百, 百分百, 百分之九十五, 95%."""
+    if rng.random() < 0.4:
+        return rng.choice(["100%", "百分之百", "百分百", "１００％", "100％"])
+    value = rng.choice(range(30, 100, 5))
+    return f"百分之{spoken_amount(rng, value)}" if rng.random() < 0.5 else f"{value}{rng.choice('%％')}"
+
+
+FIBRES = ["纯棉", "棉", "桑蚕丝", "真丝", "羊毛", "羊绒", "莫代尔", "亚麻", "天丝", "涤纶", "白鸭绒", "白鹅绒",
+          "牦牛绒", "竹纤维", "锦纶"]
+
+
 def fill_numbers(rng: random.Random, template: str) -> str:
     def num(lo: int, hi: int) -> str:
         return str(rng.randint(lo, hi))
@@ -186,4 +198,7 @@ def fill_numbers(rng: random.Random, template: str) -> str:
         .replace("{bar}", "".join(rng.choice(string.digits) for _ in range(11)))
         .replace("{h}", num(150, 185))
         .replace("{w}", num(85, 160))
+        .replace("{pct2}", percent(rng))
+        .replace("{pct}", percent(rng))
+        .replace("{fibre}", rng.choice(FIBRES))
     )

@@ -20,6 +20,7 @@ import re2
 
 from moderation.normalize import normalize
 from moderation.ruleset.schema import Rule
+from moderation.ruleset.sounds import SoundIndex
 from moderation.types import Kind, ProductCategory
 
 
@@ -62,6 +63,8 @@ class CompiledRuleset:
     pattern_set: Any = field(repr=False, default=None)
     # pattern_set index → (index into `compiled`, compiled pattern, whether it is an exception)
     pattern_index: tuple[tuple[int, Any, bool], ...] = field(repr=False, default=())
+    # The terms by sound, asked only where the model holds a claim is made (match.find_sound_alikes).
+    sounds: SoundIndex | None = field(repr=False, default=None)
 
     def rule(self, rule_id: str) -> Rule:
         try:
@@ -256,8 +259,14 @@ def compile_rules(
                 exempt=tuple(k for k in (_norm(t) for t in rule.exempt_if_text_contains) if k),
             )
         )
+    sounds = None
     if homophones:
         _add_homophones(enabled, keys)
+        sounds = SoundIndex(
+            ((i, _norm(t)) for i, r in enumerate(enabled) if r.homophones for t in r.terms),
+            written=keys,
+            lexicon=jieba_tokenizer().FREQ,
+        )
     values: dict[str, tuple[str, tuple[Entry, ...]]] = {}
     for key, entries in keys.items():
         # Within one rule a term may repeat after normalization (薇信, 威信 → 微信): keep one.
@@ -299,4 +308,5 @@ def compile_rules(
         tokenizer=jieba_tokenizer(),
         pattern_set=pattern_set,
         pattern_index=tuple(pattern_index),
+        sounds=sounds,
     )

@@ -95,8 +95,8 @@ def _readings(run: str) -> tuple[str, ...] | None:
     return tuple(out)
 
 
-def _term_readings(term: str) -> list[str | None]:
-    """Reading per character of term; None for anything that is not a Han character."""
+def readings(term: str) -> list[str | None]:
+    """Toneless reading per character of term, in context; None for anything not a Han character."""
     result: list[str | None] = [None] * len(term)
     i = 0
     while i < len(term):
@@ -106,11 +106,38 @@ def _term_readings(term: str) -> list[str | None]:
         j = i
         while j < len(term) and _is_han(term[j]):
             j += 1
-        readings = _readings(term[i:j])
-        if readings is not None:
-            result[i:j] = readings
+        run = _readings(term[i:j])
+        if run is not None:
+            result[i:j] = run
         i = j
     return result
+
+
+def common_readings(ch: str) -> tuple[str, ...]:
+    """The toneless readings a Han character has in at least READING_SHARE of its uses (长: chang,
+    zhang; 癌: ai only), its dictionary reading for a character outside the common table; () for
+    anything that is not a Han character."""
+    if not _is_han(ch):
+        return ()
+    found = _readings_by_char().get(ch)
+    if found is None:
+        default = lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")
+        found = tuple(default[:1]) if default and default[0] else ()
+    return found
+
+
+@lru_cache(maxsize=1)
+def _readings_by_char() -> dict[str, tuple[str, ...]]:
+    by_char: dict[str, list[str]] = defaultdict(list)
+    for reading, chars in sorted(_table().items()):
+        for ch in chars:
+            by_char[ch].append(reading)
+    return {ch: tuple(r) for ch, r in by_char.items()}
+
+
+def read_as(reading: str) -> tuple[str, ...]:
+    """The common characters with this toneless reading, most frequent first."""
+    return _table().get(reading, ())
 
 
 def _column(
@@ -143,8 +170,8 @@ def homophone_variants(
     """
     if max_variants <= 0:
         return frozenset()
-    readings = _term_readings(term)
-    positions = [i for i, r in enumerate(readings) if r is not None]
+    term_readings = readings(term)
+    positions = [i for i, r in enumerate(term_readings) if r is not None]
     if sum(1 for ch in term if _is_han(ch)) < 2 or not positions:
         return frozenset()
     table = _table()
@@ -152,7 +179,7 @@ def homophone_variants(
 
     # One lazy column per position, each in the table's frequency order; deal them round-robin
     # so the cap takes every position's likeliest mis-hearings and no column is built in full.
-    columns = [_column(term, i, table.get(readings[i] or "", ()), lex, min_word_freq) for i in positions]
+    columns = [_column(term, i, table.get(term_readings[i] or "", ()), lex, min_word_freq) for i in positions]
     out: list[str] = []
     while columns and len(out) < max_variants:
         alive = []

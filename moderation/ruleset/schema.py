@@ -58,7 +58,8 @@ class Rule(BaseModel):
     # Short terms (two characters or fewer) must sit on jieba word boundaries (第一 ≠ 第一次)
     # unless the rule says its terms are risky anywhere (微信 inside 加微信好友).
     match_anywhere: bool = False
-    # Terms also match their one-character ASR homophones (根治 → 跟治, 降血糖 → 将血糖).
+    # Terms also match their one-character ASR homophones (根治 → 跟治, 降血糖 → 将血糖), and are
+    # looked up by sound where the model holds a claim is made (驱豆 for 祛痘; ruleset/sounds.py).
     homophones: bool = True
     # When true, a confident benign verdict of the model may veto this rule's hits.
     model_can_override: bool = False
