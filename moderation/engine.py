@@ -34,6 +34,9 @@ class CheckItem:
     # model only a short tail of the earlier segments (see moderation.streams). Spans come back
     # in offsets of the whole text.
     model_from: int = 0
+    # Offsets where one ASR segment ends and the next begins in a stream's joined text: clause
+    # breaks for the rule layer's negation and quotation checks (match.find_hits).
+    pauses: tuple[int, ...] = ()
 
 
 class Moderator:
@@ -111,7 +114,7 @@ class Moderator:
         if Layer.MODEL in used:
             assert self.classifier is not None
             model = self.classifier.predict([text])[0]
-        return self._judge(text, kind, category, id, ruleset, model, used, notes)
+        return self._judge(text, kind, category, id, ruleset, model, used, notes, ())
 
     def check_many(self, items: Sequence[CheckItem], *, layers: frozenset[Layer] | None = None) -> list[Result]:
         """Batch the model over all items; every item is judged with the same ruleset."""
@@ -123,7 +126,7 @@ class Moderator:
             outputs = self.classifier.predict([item.text[item.model_from :] for item in items])
             outputs = [_shifted(out, item.model_from) for item, out in zip(items, outputs, strict=True)]
         return [
-            self._judge(item.text, item.kind, item.category, item.id, ruleset, out, used, notes)
+            self._judge(item.text, item.kind, item.category, item.id, ruleset, out, used, notes, item.pauses)
             for item, out in zip(items, outputs, strict=True)
         ]
 
@@ -145,11 +148,12 @@ class Moderator:
         model: ModelOutput | None,
         layers: frozenset[Layer],
         notes: tuple[str, ...],
+        pauses: tuple[int, ...],
     ) -> Result:
         rule_hits = heard = ()
         if Layer.RULES in layers:
             normalized = normalize(text)
-            rule_hits = find_hits(ruleset, normalized, kind=kind, category=category)
+            rule_hits = find_hits(ruleset, normalized, kind=kind, category=category, pauses=pauses)
         model_version = self.model_version if Layer.MODEL in layers else None
         if not rule_hits and (model is None or not model.spans):
             # Most segments are clean: no rule hit, and no span the model could report (it marks
@@ -164,7 +168,7 @@ class Moderator:
         bars = heard_bars(thresholds, self.heard_min)
         if Layer.RULES in layers and model is not None and (near := _claimed_spans(model, bars)):
             # Only there can a span that merely sounds like a term count (decide._heard_hits).
-            heard = find_sound_alikes(ruleset, normalized, kind=kind, category=category, near=near)
+            heard = find_sound_alikes(ruleset, normalized, kind=kind, category=category, near=near, pauses=pauses)
         decision = decide(
             rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds,
             model_only_min=self.model_only_min, heard=heard, heard_min=self.heard_min,

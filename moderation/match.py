@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -75,6 +75,7 @@ _QUOTE_FRAME_RE = re.compile(_alternation(_QUOTE_FRAMES).pattern + r"|有[^，�
 _AFTER_REFUSAL_RE = _alternation(_AFTER_REFUSALS)
 
 _WINDOW = 12  # characters of clause looked at before a hit
+_TRAILING = " 　啊呀哈吧呢嘛哦"  # particles a segment may end with after its negator (不能啊 |)
 _AFTER_WINDOW = 16
 _BOUNDARY_WINDOW = 5  # characters of context given to jieba on each side
 _SHORT_TERM = 2  # terms this short must sit on word boundaries
@@ -106,9 +107,16 @@ def find_hits(
     *,
     kind: Kind | str | None = None,
     category: ProductCategory | str | None = None,
+    pauses: Iterable[int] = (),
 ) -> tuple[Hit, ...]:
-    """The rule hits in `normalized`, sorted by start, for a product of `category` in `kind` text."""
-    return _judge(ruleset, normalized, kind, category, None)
+    """The rule hits in `normalized`, sorted by start, for a product of `category` in `kind` text.
+
+    `pauses`: offsets into the original text where one ASR segment ends and the next begins (a
+    stream's window joins them without a separator). A pause ends a clause, so a negator or a
+    question in the earlier segment does not reach a claim in the next one, unless the earlier
+    segment ends on the negator (这个不能 | 根治).
+    """
+    return _judge(ruleset, normalized, kind, category, None, pauses=frozenset(pauses))
 
 
 def find_sound_alikes(
@@ -118,15 +126,16 @@ def find_sound_alikes(
     kind: Kind | str | None = None,
     category: ProductCategory | str | None = None,
     near: Sequence[tuple[int, int]] | None = None,
+    pauses: Iterable[int] = (),
 ) -> tuple[Hit, ...]:
     """Hits on spans that only sound like a rule's term (驱豆 for 祛痘), judged like any other
-    occurrence (exceptions, negation, word boundaries); only those overlapping a `near` span
-    (offsets into the original text) when given. Not findings by themselves: decide() keeps one only
+    occurrence (exceptions, negation, word boundaries, `pauses` as in find_hits); only those
+    overlapping a `near` span (offsets into the original text) when given. Not findings by themselves: decide() keeps one only
     where the model holds that the sentence makes a claim of its label (ruleset/sounds.py)."""
     if ruleset.sounds is None:
         return ()
     window = None if near is None else [_to_normalized(normalized, a, b) for a, b in near]
-    return _judge(ruleset, normalized, kind, category, None, by_sound=True, near=window)
+    return _judge(ruleset, normalized, kind, category, None, by_sound=True, near=window, pauses=frozenset(pauses))
 
 
 def _to_normalized(normalized: NormalizedText, start: int, end: int) -> tuple[int, int]:
@@ -161,10 +170,11 @@ def explain_dropped(
     *,
     kind: Kind | str | None = None,
     category: ProductCategory | str | None = None,
+    pauses: Iterable[int] = (),
 ) -> tuple[Dropped, ...]:
     """The occurrences that matched a term or pattern but were voided, each with its reason."""
     dropped: list[Dropped] = []
-    _judge(ruleset, normalized, kind, category, dropped)
+    _judge(ruleset, normalized, kind, category, dropped, pauses=frozenset(pauses))
     return tuple(dropped)
 
 
@@ -177,6 +187,7 @@ def _judge(
     *,
     by_sound: bool = False,
     near: Sequence[tuple[int, int]] | None = None,
+    pauses: frozenset[int] = frozenset(),
 ) -> tuple[Hit, ...]:
     text = normalized.text
     if not text:
@@ -206,7 +217,7 @@ def _judge(
         if same_rule and any(k.start <= cand.start and cand.end <= k.end for k in same_rule):
             continue
         cr = ruleset.compiled[cand.rule]
-        reason = _invalidated(ruleset, cr, normalized, cand, exception_spans)
+        reason = _invalidated(ruleset, cr, normalized, cand, exception_spans, pauses)
         if reason is None:
             kept[cand.rule].append(cand)
         elif dropped is not None:
@@ -267,6 +278,7 @@ def _invalidated(
     normalized: NormalizedText,
     cand: _Candidate,
     exception_spans: dict[int, list[tuple[int, int]]],
+    pauses: frozenset[int],
 ) -> str | None:
     """Why this candidate is not a violation, or None when it stands. The one place that decides."""
     text = normalized.text
@@ -280,7 +292,7 @@ def _invalidated(
     o_start, o_end = normalized.to_original(cand.start, cand.end)
     original = normalized.original
     # Context first: a regex pass is far cheaper than jieba.
-    reason = _refused(original, o_start, o_end)
+    reason = _refused(original, o_start, o_end, pauses)
     if reason is None and cand.heard:
         reason = _cuts_a_word(ruleset, original, o_start, o_end)
     elif reason is None and cand.from_term and not cr.rule.match_anywhere:
@@ -350,18 +362,34 @@ def _is_cjk(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff"
 
 
-def _clause_start(original: str, pos: int) -> int:
+def _clause_start(original: str, pos: int, pauses: frozenset[int] = frozenset()) -> int:
+    """Where the clause holding `pos` begins: after a break character or at a pause."""
     i = pos
-    while i > 0 and original[i - 1] not in _CLAUSE_BREAKS:
+    while i > 0 and original[i - 1] not in _CLAUSE_BREAKS and i not in pauses:
         i -= 1
     return i
 
 
-def _previous_clause_start(original: str, pos: int) -> int:
-    i = _clause_start(original, pos)
-    while i > 0 and original[i - 1] in _CLAUSE_BREAKS:
+def _previous_clause_start(original: str, pos: int, pauses: frozenset[int] = frozenset()) -> int:
+    end = _clause_start(original, pos, pauses)
+    while end > 0 and original[end - 1] in _CLAUSE_BREAKS:
+        end -= 1
+    i = end
+    while i > 0 and original[i - 1] not in _CLAUSE_BREAKS and (i == end or i not in pauses):
         i -= 1
-    return _clause_start(original, i)
+    return i
+
+
+def _ends_negated(original: str, pause: int) -> str | None:
+    """The negator an earlier segment ends on (这个不能 |), which refuses what the next one begins with."""
+    end = pause
+    while end > 0 and original[end - 1] in _TRAILING:
+        end -= 1
+    tail = _NOT_NEGATOR_RE.sub("　", original[max(_clause_start(original, end), end - _WINDOW) : end])
+    for m in _NEGATOR_RE.finditer(tail):
+        if m.end() == len(tail):
+            return m.group(0)
+    return tail[-1] if tail.endswith(("不", "非", "无")) else None
 
 
 def _after_contrast(segment: str) -> str:
@@ -372,17 +400,20 @@ def _after_contrast(segment: str) -> str:
     return segment[cut:]
 
 
-def _refused(original: str, o_start: int, o_end: int) -> str | None:
+def _refused(original: str, o_start: int, o_end: int, pauses: frozenset[int] = frozenset()) -> str | None:
     """Negated, quoted or taken back: the speaker does not make this claim."""
-    clause = _after_contrast(original[_clause_start(original, o_start) : o_start])
+    start = _clause_start(original, o_start, pauses)
+    clause = _after_contrast(original[start:o_start])
     near = _NOT_NEGATOR_RE.sub("　", clause)[-_WINDOW:]
     if m := _NEGATOR_RE.search(near):
         return f"negated by {m.group(0)!r}"
     if near.endswith(("不", "非", "无")):
         return "negated"
+    if start in pauses and clause == original[start:o_start] and (negator := _ends_negated(original, start)):
+        return f"negated by {negator!r} at the end of the segment before"
     # A report or question frame covers its own clause and the one after it (有人问 这个能降血压吗),
     # not what the speaker says two clauses later (有宝宝问 能不能再便宜 私我 给你便宜二十).
-    frame_start = max(_previous_clause_start(original, o_start), o_start - 20)
+    frame_start = max(_previous_clause_start(original, o_start, pauses), o_start - 20)
     if m := _QUOTE_FRAME_RE.search(_after_contrast(original[frame_start:o_start])):
         return f"quoted or reported ({m.group(0)!r})"
     after = original[o_end : o_end + _AFTER_WINDOW]

@@ -19,6 +19,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from moderation.decide import decide
@@ -174,7 +175,17 @@ def segment_item(
     """The engine's question for `text`: the joined text, of which the model reads only the last
     MODEL_CONTEXT_CHARS of earlier speech before `text`."""
     joined = joined_text(window, text)
-    return CheckItem(joined, kind, category, id, model_from=max(0, len(joined) - len(text) - MODEL_CONTEXT_CHARS))
+    return CheckItem(joined, kind, category, id, model_from=max(0, len(joined) - len(text) - MODEL_CONTEXT_CHARS),
+                     pauses=_pauses(window, len(joined) - len(text)))
+
+
+def _pauses(window: StreamWindow | None, base: int) -> tuple[int, ...]:
+    """Where each earlier segment ends inside the joined text, `base` (where `text` begins) last."""
+    if window is None or not window.segments:
+        return ()
+    ends = list(accumulate(len(s) for s in window.segments))
+    cut = ends[-1] - base  # characters of the earliest segments left out of the joined text
+    return tuple(end - cut for end in ends if end - cut > 0)
 
 
 def judge_segment(

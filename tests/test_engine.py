@@ -10,6 +10,8 @@ from moderation import build_moderator
 from moderation.decide import decide
 from moderation.engine import CheckItem, LayerUnavailable
 from moderation.reminders import reminders_for
+from moderation.ruleset.compile import compile_rules
+from moderation.ruleset.workflow import Sentence, dry_run
 from moderation.settings import Settings
 from moderation.types import ALL_LAYERS, Action, Kind, Label, Layer, ProductCategory, Result, Scores, Source
 
@@ -210,3 +212,15 @@ def test_a_claim_heard_in_other_characters_counts_where_the_model_agrees(
 def test_a_sound_alike_the_speaker_refuses_is_not_a_finding(moderator):
     result = moderator.check("这个面霜可不能曲班哈 就是保湿的", category=ProductCategory.COSMETICS)
     assert result.action is Action.PASS and not result.hits
+
+
+def test_a_reviewers_dry_run_scores_with_the_model_too(moderator):
+    """The rule editor's dry-run hands the engine its own sentences; with the model loaded (the
+    default service) they must score like CheckItems."""
+    published = moderator.live.current
+    draft = compile_rules([r.model_copy(update={"terms": [*r.terms, "小蓝鸟号"]}) if r.id == "contact_wechat.slang"
+                           else r for r in published.rules.values()])
+    report = dry_run(moderator=moderator, published=published, draft=draft,
+                     sentences=[Sentence("加我小蓝鸟号 给你便宜"), Sentence("这款面霜很保湿")])
+    assert report.sentences == 2
+    assert [(h["sentence"], h["hit"]["rule"]) for h in report.new_hits] == [("加我小蓝鸟号 给你便宜", "contact_wechat.slang")]

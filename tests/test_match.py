@@ -210,3 +210,25 @@ def test_dropped_occurrences_say_why(ruleset, text, rule, reason):
     dropped = explain_dropped(ruleset, normalize(text), kind=T, category="cosmetics")
     assert any(d.rule == rule and d.reason.startswith(reason) for d in dropped), dropped
     assert all(d.text == text[d.start : d.end] for d in dropped)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "rule"),
+    [
+        # the question and its negator belong to the earlier segment; the next one is a new clause
+        ("有宝宝问 还有没有赠品", "淘宝搜我们店名就有", "contact_other.platforms"),
+        ("这款没有香精", "能根治湿疹", "medical.cure"),
+        # an earlier segment that ends on its negator refuses what the next one begins with
+        ("这个可不能", "根治鼻炎哈", None),
+        ("这个真不能啊 ", "根治的", None),
+        ("我们不说", "全网最低", None),
+        # a question frame still covers the clause after it, across the pause
+        ("有人问", "这个能降血压吗", None),
+    ],
+)
+def test_a_pause_between_segments_ends_a_clause(ruleset, before, after, rule):
+    text = before + after
+    hits = find_hits(ruleset, normalize(text), kind=T, category="other", pauses=(len(before),))
+    assert [h.rule for h in hits if h.rule == rule] == ([rule] if rule else [])
+    if rule is None:
+        assert not hits

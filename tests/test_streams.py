@@ -112,6 +112,21 @@ def test_a_sound_alike_does_not_join_words_across_a_pause(moderator, segments, d
 
 
 @pytest.mark.parametrize(
+    ("segments", "flagged_in"),
+    [
+        # 没有 in the viewer's question does not negate the answer in the next segment
+        (["有宝宝问 还有没有赠品", "淘宝搜我们店名就有"], [1]),
+        (["这款没有香精", "能根治湿疹"], [1]),
+        # but a segment that ends on its negator refuses what the next one begins with
+        (["这个可不能", "根治鼻炎哈"], []),
+    ],
+)
+def test_negation_and_questions_stop_at_the_pause_between_segments(moderator, segments, flagged_in):
+    results = replay(moderator, segments)
+    assert [i for i, r in enumerate(results) if r.result.labels] == flagged_in
+
+
+@pytest.mark.parametrize(
     ("segments", "efficacy_in"),
     [
         (["这瓶面霜能曲班", "晚上涂"], 0),  # 祛斑 heard as 曲班, and the model agrees

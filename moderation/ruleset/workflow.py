@@ -160,6 +160,8 @@ class Sentence:
     category: ProductCategory = ProductCategory.OTHER
     source: str = "sample"  # sample | audit
     id: str | None = None
+    model_from: int = 0
+    pauses: tuple[int, ...] = ()
 
 
 def sample_corpus() -> list[Sentence]:
