@@ -130,7 +130,7 @@ def _heard_hits(
         if p is None or p < bars[hit.label]:
             continue
         if not any(s.label is hit.label and s.start < hit.end and hit.start < s.end for s in model.spans):
-            continue  # the model's claim is elsewhere in the sentence (永不粘, not 用久了)
+            continue  # the model's claim is elsewhere in the sentence
         if any(h.label is hit.label and h.start < hit.end and hit.start < h.end for h in (*hits, *found)):
             continue  # the words are already a finding as written
         severity = min(hit.severity, HEARD_CEILING, key=lambda s: s.rank)

@@ -130,8 +130,11 @@ def find_sound_alikes(
 ) -> tuple[Hit, ...]:
     """Hits on spans that only sound like a rule's term (驱豆 for 祛痘), judged like any other
     occurrence (exceptions, negation, word boundaries, `pauses` as in find_hits); only those
-    overlapping a `near` span (offsets into the original text) when given. Not findings by themselves: decide() keeps one only
-    where the model holds that the sentence makes a claim of its label (ruleset/sounds.py)."""
+    overlapping a `near` span (offsets into the original text) when given.
+
+    Not findings by themselves: decide() keeps one only where the model holds that the sentence
+    makes a claim of its label (ruleset/sounds.py).
+    """
     if ruleset.sounds is None:
         return ()
     window = None if near is None else [_to_normalized(normalized, a, b) for a, b in near]
@@ -201,9 +204,7 @@ def _judge(
         return ()
     if by_sound:
         candidates = _sound_candidates(ruleset, text, active, near)
-        if not candidates:
-            return ()
-        exception_spans = _candidates(ruleset, text, active)[1]
+        exception_spans = _candidates(ruleset, text, active)[1] if candidates else {}
     else:
         candidates, exception_spans = _candidates(ruleset, text, active)
     if not candidates:  # most texts
@@ -302,7 +303,7 @@ def _invalidated(
 
 def _cuts_a_word(ruleset: CompiledRuleset, original: str, o_start: int, o_end: int) -> str | None:
     """A mis-heard word is heard as a word: a sound-alike that begins or ends inside one of jieba's
-    words (平台|聊 read as 台聊) is the sound of two words run together."""
+    words (公司|聊 read as 司聊) is the sound of two words run together."""
     w_start = max(0, o_start - _BOUNDARY_WINDOW)
     w_end = min(len(original), o_end + _BOUNDARY_WINDOW)
     start, end = o_start - w_start, o_end - w_start

@@ -48,7 +48,7 @@ def test_a_term_heard_in_other_characters_is_found_with_the_term_it_sounds_like(
     [
         ("这瓶面霜能祛斑 晚上涂", "cosmetics", "the term as written is a rule hit, not a sound-alike"),
         ("宝宝们 这个可不能驱豆哈 别信", "cosmetics", "negated like any other occurrence"),
-        ("有事平台聊 别私下加", "other", "台聊 cuts the word 平台"),
+        ("下班后去公司聊聊", "other", "司聊 cuts the word 公司"),
         ("这个茶喝了能简肥 早晚一杯", "cosmetics", "the weight-loss rule does not apply to cosmetics"),
         ("今天给大家上一款新的面膜", "cosmetics", "nothing sounds like a term"),
     ],
