@@ -116,7 +116,7 @@ def find_hits(
     question in the earlier segment does not reach a claim in the next one, unless the earlier
     segment ends on the negator (这个不能 | 根治).
     """
-    return _judge(ruleset, normalized, kind, category, None, pauses=frozenset(pauses))
+    return _judge(ruleset, normalized, kind, category, None, pauses=_pause_set(pauses))
 
 
 def find_sound_alikes(
@@ -138,7 +138,15 @@ def find_sound_alikes(
     if ruleset.sounds is None:
         return ()
     window = None if near is None else [_to_normalized(normalized, a, b) for a, b in near]
-    return _judge(ruleset, normalized, kind, category, None, by_sound=True, near=window, pauses=frozenset(pauses))
+    return _judge(ruleset, normalized, kind, category, None, by_sound=True, near=window, pauses=_pause_set(pauses))
+
+
+_NO_PAUSES: frozenset[int] = frozenset()
+
+
+def _pause_set(pauses: Iterable[int]) -> frozenset[int]:
+    # Most texts are not from a stream: no set is built for them.
+    return frozenset(pauses) if pauses else _NO_PAUSES
 
 
 def _to_normalized(normalized: NormalizedText, start: int, end: int) -> tuple[int, int]:
@@ -177,7 +185,7 @@ def explain_dropped(
 ) -> tuple[Dropped, ...]:
     """The occurrences that matched a term or pattern but were voided, each with its reason."""
     dropped: list[Dropped] = []
-    _judge(ruleset, normalized, kind, category, dropped, pauses=frozenset(pauses))
+    _judge(ruleset, normalized, kind, category, dropped, pauses=_pause_set(pauses))
     return tuple(dropped)
 
 
@@ -190,7 +198,7 @@ def _judge(
     *,
     by_sound: bool = False,
     near: Sequence[tuple[int, int]] | None = None,
-    pauses: frozenset[int] = frozenset(),
+    pauses: frozenset[int] = _NO_PAUSES,
 ) -> tuple[Hit, ...]:
     text = normalized.text
     if not text:
@@ -363,7 +371,7 @@ def _is_cjk(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff"
 
 
-def _clause_start(original: str, pos: int, pauses: frozenset[int] = frozenset()) -> int:
+def _clause_start(original: str, pos: int, pauses: frozenset[int] = _NO_PAUSES) -> int:
     """Where the clause holding `pos` begins: after a break character or at a pause."""
     i = pos
     while i > 0 and original[i - 1] not in _CLAUSE_BREAKS and i not in pauses:
@@ -371,7 +379,7 @@ def _clause_start(original: str, pos: int, pauses: frozenset[int] = frozenset())
     return i
 
 
-def _previous_clause_start(original: str, pos: int, pauses: frozenset[int] = frozenset()) -> int:
+def _previous_clause_start(original: str, pos: int, pauses: frozenset[int] = _NO_PAUSES) -> int:
     end = _clause_start(original, pos, pauses)
     while end > 0 and original[end - 1] in _CLAUSE_BREAKS:
         end -= 1
@@ -401,7 +409,7 @@ def _after_contrast(segment: str) -> str:
     return segment[cut:]
 
 
-def _refused(original: str, o_start: int, o_end: int, pauses: frozenset[int] = frozenset()) -> str | None:
+def _refused(original: str, o_start: int, o_end: int, pauses: frozenset[int] = _NO_PAUSES) -> str | None:
     """Negated, quoted or taken back: the speaker does not make this claim."""
     start = _clause_start(original, o_start, pauses)
     clause = _after_contrast(original[start:o_start])
