@@ -127,13 +127,17 @@ def choose_decision_bars(model_dir: Path, rows: list[dict]) -> tuple[float, floa
     gold = np.array([[lab in r["labels"] for lab in LABELS] for r in rows])
     by_rules = np.array([[any(h.label.value == lab for h in res.hits) for lab in LABELS] for res in rules])
 
-    def best(res, alone, source: Source) -> np.ndarray:
+    # Per item and label, the best score of what both layers found beyond the rules' own hits: the
+    # sound-alikes the model confirmed (source rule) and the model's own findings (source model).
+    heard_p = np.full(gold.shape, -1.0)
+    model_p = np.full(gold.shape, -1.0)
+    for i, (res, alone) in enumerate(zip(both, rules, strict=True)):
         written = {(h.rule, h.start, h.end) for h in alone.hits}
-        return np.array([max((h.score for h in res.hits if h.source is source and h.label.value == lab
-                              and (h.rule, h.start, h.end) not in written), default=-1.0) for lab in LABELS])
-
-    heard_p = np.array([best(res, alone, Source.RULE) for res, alone in zip(both, rules, strict=True)])
-    model_p = np.array([best(res, alone, Source.MODEL) for res, alone in zip(both, rules, strict=True)])
+        for h in res.hits:
+            if (h.rule, h.start, h.end) not in written:
+                best = heard_p if h.source is Source.RULE else model_p
+                li = LABELS.index(h.label.value)
+                best[i, li] = max(best[i, li], h.score)
     clean = ~gold.any(axis=1)
 
     def row(key: str, value: float | None, pred: np.ndarray) -> dict:
