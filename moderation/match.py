@@ -58,7 +58,7 @@ _AFTER_REFUSALS = tuple(
         "不能用 违禁 广告法 骗人 都是骗 是假的 别信 千万别 不要信 不靠谱 智商税 不加啊 "
         "不加的 不加哈 我不加 不会加 忽悠 没这回事 夸大 不存在的 是违规 违规的 踢一下 "
         "踢了 拉黑 不加 没关系 不是让你 是型号 瞎扯 瞎说 胡说 扯淡 乱说 上当 请勿 房管 举报 "
-        "夸张 得去医院 要去医院 请去医院 先去医院 还是去医院 及时就医 看医生 遵医嘱"
+        "夸张 得去医院 要去医院 请去医院 先去医院 还是去医院 及时就医 看医生 遵医嘱 不卖这种 不卖那种"
     ).split()
 )
 
@@ -72,8 +72,14 @@ _NEGATOR_RE = _alternation(_NEGATORS)
 _NOT_NEGATOR_RE = _alternation(_NOT_NEGATORS)
 # 有人问, 有宝宝问, 有个叔叔问: whoever asks, the question is theirs.
 _QUOTE_FRAME_RE = re.compile(_alternation(_QUOTE_FRAMES).pattern + r"|有[^，。！？,.!?\s]{1,4}问(?!题)")
-_AFTER_REFUSAL_RE = _alternation(_AFTER_REFUSALS)
+# …说能根治的那种 我们不卖: the phrase is pointed back at (那种, 这种) and refused.
+_AFTER_REFUSAL_RE = re.compile(
+    _alternation(_AFTER_REFUSALS).pattern + r"|的?[那这]种?[\s，,]*(?:我们|咱们?|我)?(?:家)?(?:不卖|不做|不敢|没有|不说)"
+)
 
+# Punctuation that ends a clause in writing: normalization drops separators so that 微-信 reads as
+# 微信, but a term read across one of these joins two clauses (发货快，手感好 is not 快手).
+_CLAUSE_PUNCTUATION = frozenset("，。！？；、,!?;")
 _WINDOW = 12  # characters of clause looked at before a hit
 _TRAILING = " 　啊呀哈吧呢嘛哦"  # particles a segment may end with after its negator (不能啊 |)
 _AFTER_WINDOW = 16
@@ -164,6 +170,21 @@ def sound_alike(ruleset: CompiledRuleset, hit: Hit) -> bool:
         return bool(terms_heard(ruleset, hit))
     same_rule = [e for e in value[1] if not e.is_exception and ruleset.compiled[e.rule].rule.id == hit.rule]
     return bool(same_rule) and all(e.homophone for e in same_rule)
+
+
+def bare_word(ruleset: CompiledRuleset, hit: Hit) -> bool:
+    """Whether `hit` is a bare word of a rule the model may overrule (model_can_override): one of its
+    terms or their same-sound spellings, not one of its firm_terms, not a pattern's match."""
+    rule = ruleset.rules.get(hit.rule)
+    if hit.source is not Source.RULE or rule is None or not rule.model_can_override:
+        return False
+    entries = ruleset.automaton.get(hit.matched, None)
+    if entries is None:
+        # A sound-alike of a term is as bare as the term; so is a composition (老寒腿 … 再没犯过), which
+        # is two ordinary phrases, where a pattern's match is a number or a handle.
+        return bool(terms_heard(ruleset, hit)) or (bool(rule.compose) and not rule.patterns)
+    sources = {e.source for e in entries[1] if not e.is_exception and ruleset.compiled[e.rule].rule.id == hit.rule}
+    return bool(sources) and not sources & set(rule.firm_terms)
 
 
 def terms_heard(ruleset: CompiledRuleset, hit: Hit) -> list[str]:
@@ -300,6 +321,8 @@ def _invalidated(
             return f"exempt: text says {phrase!r}"
     o_start, o_end = normalized.to_original(cand.start, cand.end)
     original = normalized.original
+    if cand.from_term and (mark := next((ch for ch in original[o_start:o_end] if ch in _CLAUSE_PUNCTUATION), None)):
+        return f"{original[o_start:o_end]!r} joins two clauses across {mark!r}"
     # Context first: a regex pass is far cheaper than jieba.
     reason = _refused(original, o_start, o_end, pauses)
     if reason is None and cand.heard:
@@ -353,6 +376,20 @@ def _off_boundary(
     if crossed_start and crossed_end:
         return f"{original[o_start:o_end]!r} straddles two other words"
     return None
+
+
+def snap_to_words(ruleset: CompiledRuleset, text: str, start: int, end: int) -> tuple[int, int]:
+    """text[start:end] widened to whole jieba words (the model's `el：139…` becomes `Tel：139…`), so a
+    finding a person reads never begins or ends inside a word."""
+    w_start = max(0, start - _BOUNDARY_WINDOW)
+    w_end = min(len(text), end + _BOUNDARY_WINDOW)
+    for t_start, t_end in _token_spans(ruleset.tokenizer, text[w_start:w_end]):
+        a, b = w_start + t_start, w_start + t_end
+        if a < start < b:
+            start = a
+        if a < end < b:
+            end = b
+    return start, end
 
 
 @lru_cache(maxsize=8192)

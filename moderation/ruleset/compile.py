@@ -19,7 +19,7 @@ import jieba
 import re2
 
 from moderation.normalize import normalize
-from moderation.ruleset.schema import Rule
+from moderation.ruleset.schema import Composition, Rule
 from moderation.ruleset.sounds import SoundIndex
 from moderation.types import Kind, ProductCategory
 
@@ -103,6 +103,25 @@ def jieba_tokenizer() -> Any:
         return _TOKENIZER
 
 
+# What ends a clause in normalized text: a composition never reaches across one.
+_CLAUSE_END = r"，。！？；,.!?;\n"
+
+
+def composition_pattern(composition: Composition) -> str:
+    """The RE2 pattern of a composition over normalized text; its group is the whole phrase."""
+    def alternation(words: list[str]) -> str:
+        keys = sorted({k for k in (_norm(w) for w in words) if k}, key=len, reverse=True)
+        return "|".join(re2.escape(k) for k in keys)
+
+    return (f"((?:{alternation(composition.first)})[^{_CLAUSE_END}]{{0,{composition.within}}}"
+            f"(?:{alternation(composition.then)}))")
+
+
+def patterns_of(rule: Rule) -> tuple[str, ...]:
+    """A rule's own patterns, then its compositions as patterns."""
+    return (*rule.patterns, *(composition_pattern(c) for c in rule.compose))
+
+
 def _re2(pattern: str) -> Any:
     options = re2.Options()
     options.log_errors = False
@@ -123,7 +142,7 @@ def validate_rules(rules: Iterable[Rule]) -> list[str]:
             problems.append(f"rule {rid}: missing reminder")
         if not rule.basis.strip():
             problems.append(f"rule {rid}: missing basis")
-        for kind, pats in (("pattern", rule.patterns), ("exception pattern", rule.exception_patterns)):
+        for kind, pats in (("pattern", patterns_of(rule)), ("exception pattern", rule.exception_patterns)):
             for pat in pats:
                 try:
                     _re2(pat)
@@ -254,7 +273,7 @@ def compile_rules(
         compiled.append(
             CompiledRule(
                 rule=rule,
-                patterns=tuple(_re2(p) for p in rule.patterns),
+                patterns=tuple(_re2(p) for p in patterns_of(rule)),
                 exception_patterns=tuple(_re2(p) for p in rule.exception_patterns),
                 exempt=tuple(k for k in (_norm(t) for t in rule.exempt_if_text_contains) if k),
             )
@@ -287,7 +306,7 @@ def compile_rules(
         pattern_set = re2.Set.SearchSet(options)
         for i, cr in enumerate(compiled):
             for sources, patterns, is_exception in (
-                (cr.rule.patterns, cr.patterns, False),
+                (patterns_of(cr.rule), cr.patterns, False),
                 (cr.rule.exception_patterns, cr.exception_patterns, True),
             ):
                 for source, pattern in zip(sources, patterns, strict=True):

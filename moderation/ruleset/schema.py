@@ -36,6 +36,18 @@ class Examples(BaseModel):
         return value
 
 
+class Composition(BaseModel):
+    """A claim made of two parts, each alone ordinary: a condition and an outcome (老寒腿 … 再没犯过),
+    a certainty and an effect (保证 … 见效). Matches `first`, at most `within` characters of the same
+    clause, then `then`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first: list[str] = Field(min_length=1)
+    then: list[str] = Field(min_length=1)
+    within: int = Field(default=4, ge=0, le=12)
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,6 +61,8 @@ class Rule(BaseModel):
     kinds: list[Kind] = Field(default_factory=lambda: [Kind.TRANSCRIPT, Kind.COPY])
     terms: list[str] = Field(default_factory=list)
     patterns: list[str] = Field(default_factory=list)
+    # Claims composed of two lexicons (compile.composition_pattern); like terms, bare words to the model.
+    compose: list[Composition] = Field(default_factory=list)
     # Phrases that contain a term but are fine (第一次, 最近, 北斗卫星).
     exceptions: list[str] = Field(default_factory=list)
     # The whole text is fine when it also says one of these (美白 with 国妆特字 cited).
@@ -61,8 +75,11 @@ class Rule(BaseModel):
     # Terms also match their one-character ASR homophones (根治 → 跟治, 降血糖 → 将血糖), and are
     # looked up by sound where the model holds a claim is made (驱豆 for 祛痘; ruleset/sounds.py).
     homophones: bool = True
-    # When true, a confident benign verdict of the model may veto this rule's hits.
+    # When true, the model may veto this rule's hits on its bare words (微信, 第一, 治疗) where it reads
+    # the clause as benign (a mention, a question, news); never a pattern's match (a handle, a number).
     model_can_override: bool = False
+    # Terms of such a rule that are an explicit offer or claim on their own (加我微信): never vetoed.
+    firm_terms: list[str] = Field(default_factory=list)
     basis: str = Field(min_length=2)
     reminder: str = Field(min_length=2)
     suggestion: str = ""
@@ -76,10 +93,12 @@ class Rule(BaseModel):
                 f"rule {self.id}: category {self.category.value} belongs to label "
                 f"{self.category.label.value}, not {self.label.value}"
             )
-        if not self.terms and not self.patterns:
-            raise ValueError(f"rule {self.id}: needs at least one term or pattern")
+        if not self.terms and not self.patterns and not self.compose:
+            raise ValueError(f"rule {self.id}: needs at least one term, pattern or composition")
         if any(not t.strip() for t in self.terms + self.exceptions):
             raise ValueError(f"rule {self.id}: empty term or exception")
+        if stray := [t for t in self.firm_terms if t not in self.terms]:
+            raise ValueError(f"rule {self.id}: firm_terms {stray} are not among its terms")
         return self
 
     def applies(self, *, kind: Kind, category: ProductCategory) -> bool:
