@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from moderation.types import Label, Scores
+from moderation.types import Label, RuleCategory, Scores
 
 _LABELS = (Label.EFFICACY, Label.DIVERSION)  # the order of the model's outputs
 
@@ -35,6 +35,19 @@ class ModelSpan:
 class ModelOutput:
     scores: Scores
     spans: tuple[ModelSpan, ...]
+    # The token head's probability per character of the text as given, one column per label
+    # (efficacy, diversion); None when built by hand without one. It is the model's verdict on a
+    # phrase where the sentence score speaks for the whole text (see `verdict`).
+    marks: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def verdict(self, label: Label, start: int, end: int) -> float:
+        """How sure the model is that text[start:end] is a violation of `label`: the highest
+        token-head probability over those characters. Without per-character marks, the sentence
+        score stands for every phrase."""
+        if self.marks is None or end <= start:
+            return self.scores.get(label) or 0.0
+        column = self.marks[start:end, _LABELS.index(label)]
+        return float(column.max()) if len(column) else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,11 @@ class Classifier:
         # The least probability at which the model confirms a rule's term heard in other characters,
         # chosen by the build the same way; None: the labels' thresholds apply.
         self.heard_min: float | None = meta.get("heard_min")
+        # Per rule family (absolute_term, contact_wechat, …), the verdict below which the model vetoes
+        # a rule's bare word (decide._apply_vetoes); chosen by the build on the held-out split.
+        self.veto_below: dict[RuleCategory, float] = {
+            RuleCategory(k): float(v) for k, v in meta.get("veto_below", {}).items()
+        }
         self.batch_size = batch_size
         self._tokenizer = _load_tokenizer(model_dir / "tokenizer.json")
         self._cls = self._tokenizer.token_to_id("[CLS]")
@@ -90,9 +108,10 @@ class Classifier:
                 span = tok[i][w.first_token : w.first_token + n]  # type: ignore[index]
                 np.maximum(span, t[1 : 1 + n], out=span)
         outputs = []
-        for (_, offsets), s, t in zip(encoded, seq, tok, strict=True):
+        for text, (_, offsets), s, t in zip(texts, encoded, seq, tok, strict=True):
             assert s is not None and t is not None  # every text has a window, an empty one too
-            outputs.append(ModelOutput(Scores(efficacy=float(s[0]), diversion=float(s[1])), self._spans(s, t, offsets)))
+            outputs.append(ModelOutput(Scores(efficacy=float(s[0]), diversion=float(s[1])), self._spans(s, t, offsets),
+                                       _per_char(t, offsets, len(text))))
         return outputs
 
     def _encode(self, text: str) -> tuple[list[int], list[tuple[int, int]] | None]:
@@ -166,6 +185,18 @@ class Classifier:
         return tuple(spans)
 
 
+def _per_char(tok: np.ndarray, offsets: list[tuple[int, int]] | None, length: int) -> np.ndarray:
+    """Token probabilities as one row per character of the text as given (a character with no
+    token, a space, gets zeros; one with several takes their maximum)."""
+    if offsets is None and len(tok) == length:
+        return tok
+    marks = np.zeros((length, len(_LABELS)), dtype=np.float32)
+    for k, (a, b) in enumerate(offsets or ()):
+        if a < b:
+            np.maximum(marks[a:b], tok[k], out=marks[a:b])
+    return marks
+
+
 def _keeps_to_itself(ch: str) -> bool:
     """True for characters whose NFKC form cannot depend on a neighbour: ASCII, CJK ideographs,
     CJK and full-width punctuation and forms, general punctuation and symbols, emoji. Combining
@@ -222,9 +253,17 @@ def _read_meta(path: Path) -> dict:
         raise ModelLoadError(f"{path}: thresholds must name every label")
     for key in ("model_only_min", "heard_min"):
         value = meta.get(key)
-        if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        if value is not None and not _probability(value):
             raise ModelLoadError(f"{path}: {key} must be a probability, not {value!r}")
+    families = {c.value for c in RuleCategory}
+    for key, value in meta.get("veto_below", {}).items():
+        if key not in families or not _probability(value):
+            raise ModelLoadError(f"{path}: veto_below[{key!r}] must name a rule category and a probability")
     return meta
+
+
+def _probability(value: object) -> bool:
+    return isinstance(value, (int, float)) and 0.0 <= value <= 1.0
 
 
 def _load_tokenizer(path: Path):

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from moderation.match import terms_heard
-from moderation.types import Action, Hit, Kind, Label, Scores, Severity, Source
+from moderation.match import bare_word, snap_to_words, terms_heard
+from moderation.types import Action, Hit, Kind, Label, RuleCategory, Severity, Source
 
 if TYPE_CHECKING:
     from moderation.classifier import ModelOutput, ModelSpan
@@ -46,11 +46,12 @@ MODEL_ONLY_MIN = 0.99
 # classifier's fallback span around a single peak character does not qualify.
 MODEL_SPAN_MIN_CHARS = 2
 MODEL_SPAN_MIN = 0.5
-# A rule marked model_can_override is vetoed when the model's probability for its label is below
-# this. Off for both labels with the shipped model: on its held-out split, a veto at p < 0.001
-# would already remove 3.6 % of real diversion items and 7.7 % of real efficacy items, the
-# phrase families it never saw. Raise it only for a model that earns it.
-VETO_BELOW: Mapping[Label, float] = {Label.DIVERSION: 0.0, Label.EFFICACY: 0.0}
+# A hit of a rule marked model_can_override, on one of its bare words (微信, 第一, 治疗: not a
+# handle, a number, a pattern's match or one of the rule's firm_terms), is dropped when the model's
+# verdict on those words (its token head over them: the clause as it reads it) is below the bar of the
+# rule's family. The build chooses one bar per family on its held-out split and writes them in
+# model.json (`veto_below`); a model that carries none vetoes nothing.
+NO_VETOES: Mapping[RuleCategory, float] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def decide(
     kind: Kind,
     ruleset: CompiledRuleset,
     thresholds: Mapping[Label, float],
-    veto_below: Mapping[Label, float] = VETO_BELOW,
+    veto_below: Mapping[RuleCategory, float] = NO_VETOES,
     model_only_min: float = MODEL_ONLY_MIN,
     heard: Sequence[Hit] = (),
     heard_min: float | None = None,
@@ -78,38 +79,47 @@ def decide(
     where the model's probability for their label reaches `heard_min` (default: the label's
     threshold)."""
     notes: list[str] = []
-    hits = _drop_nested(list(rule_hits))
+    hits = list(rule_hits)
     if model is not None:
-        hits, vetoed = _apply_vetoes(hits, model.scores, ruleset, veto_below)
+        hits, vetoed = _apply_vetoes(hits, model, ruleset, veto_below)
         notes += vetoed
-        confirmed, heard_notes = _heard_hits(heard, hits, model, ruleset, heard_bars(thresholds, heard_min))
+        confirmed, heard_notes = _heard_hits(heard, hits, model, ruleset, heard_bars(thresholds, heard_min), text)
         hits += confirmed
         notes += heard_notes
-        hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floor=model_only_min)
-    hits.sort(key=lambda h: (h.start, h.end, h.rule))
+        hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floor=model_only_min, ruleset=ruleset)
+    # Vetoes first: a handle must not be vetoed because a bare word overlapping it was.
+    hits = one_per_phrase(hits, text)
     labels = tuple(label for label in Label if any(h.label is label for h in hits))
     return Decision(tuple(hits), labels, _action(hits, kind), tuple(notes))
 
 
-def _drop_nested(hits: list[Hit]) -> list[Hit]:
-    """`最低价` inside `全网最低价`: one finding for one phrase, the widest rule's."""
-    return [
-        h for h in hits
-        if not any(o is not h and o.label is h.label and o.start <= h.start and h.end <= o.end
-                   and (o.end - o.start) > (h.end - h.start) for o in hits)
-    ]
+def one_per_phrase(hits: Sequence[Hit], text: str) -> list[Hit]:
+    """Overlapping hits of one label are one finding (`加我薇❤信 abc123` is one offer, not a word and a
+    handle; `全网最低价` holds `最低价`): the span they cover together, named by the most severe of
+    them, the longest on a tie. Sorted by start."""
+    merged: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: (h.label.value, h.start, -h.end)):
+        last = merged[-1] if merged else None
+        if last is None or last.label is not hit.label or hit.start >= last.end:
+            merged.append(hit)
+            continue
+        lead = max(last, hit, key=lambda h: (h.severity.rank, h.end - h.start))
+        start, end = last.start, max(last.end, hit.end)
+        merged[-1] = replace(lead, start=start, end=end, text=text[start:end] if text else lead.text)
+    return sorted(merged, key=lambda h: (h.start, h.end, h.rule))
 
 
 def _apply_vetoes(
-    hits: list[Hit], scores: Scores, ruleset: CompiledRuleset, veto_below: Mapping[Label, float]
+    hits: list[Hit], model: ModelOutput, ruleset: CompiledRuleset, veto_below: Mapping[RuleCategory, float]
 ) -> tuple[list[Hit], list[str]]:
+    if not veto_below:
+        return hits, []
     kept: list[Hit] = []
     notes: list[str] = []
     for hit in hits:
-        p = scores.get(hit.label)
-        rule = ruleset.rules.get(hit.rule)
-        if rule is not None and rule.model_can_override and p is not None and p < veto_below[hit.label]:
-            notes.append(f"model vetoed {hit.rule} on “{hit.text}” ({hit.label.value} p={p:.3f})")
+        bar = veto_below.get(hit.category) if hit.category is not None else None
+        if bar and bare_word(ruleset, hit) and (p := model.verdict(hit.label, hit.start, hit.end)) < bar:
+            notes.append(f"model vetoed {hit.rule} on “{hit.text}” ({hit.label.value} verdict {p:.3f} < {bar})")
         else:
             kept.append(hit)
     return kept, notes
@@ -117,7 +127,7 @@ def _apply_vetoes(
 
 def _heard_hits(
     heard: Sequence[Hit], hits: Sequence[Hit], model: ModelOutput, ruleset: CompiledRuleset,
-    bars: Mapping[Label, float],
+    bars: Mapping[Label, float], text: str,
 ) -> tuple[list[Hit], list[str]]:
     """A span that sounds like a rule's term (驱豆 for 祛痘) is a finding where the model holds that
     the sentence makes a claim of the rule's label (p >= its bar) and points at those words: far
@@ -125,7 +135,7 @@ def _heard_hits(
     HEARD_CEILING."""
     found: list[Hit] = []
     notes: list[str] = []
-    for hit in _drop_nested(list(heard)):
+    for hit in one_per_phrase(heard, text):
         p = model.scores.get(hit.label)
         if p is None or p < bars[hit.label]:
             continue
@@ -146,9 +156,10 @@ def heard_bars(thresholds: Mapping[Label, float], heard_min: float | None) -> Ma
 
 
 def _model_only_hits(
-    rule_hits: Sequence[Hit], model: ModelOutput, *, text: str, thresholds: Mapping[Label, float], floor: float
+    rule_hits: Sequence[Hit], model: ModelOutput, *, text: str, thresholds: Mapping[Label, float], floor: float,
+    ruleset: CompiledRuleset,
 ) -> list[Hit]:
-    """A confident model finding with no rule hit of its label becomes a `source: model` hit."""
+    """A confident model finding with no rule hit of its label becomes a `source: model` hit, on whole words."""
     found: list[Hit] = []
     for label in Label:
         p = model.scores.get(label)
@@ -157,7 +168,7 @@ def _model_only_hits(
         spans = [s for s in model.spans if s.label is label and _points_at_words(s)]
         severity = Severity.MEDIUM if p >= MODEL_CONFIDENT else Severity.LOW
         for span in spans:
-            found.append(_model_hit(label, span.start, span.end, text, p, severity))
+            found.append(_model_hit(label, *snap_to_words(ruleset, text, span.start, span.end), text, p, severity))
     return found
 
 

@@ -14,7 +14,17 @@ from moderation.ruleset.compile import CompiledRuleset, compile_rules
 from moderation.ruleset.live import LiveRuleset
 from moderation.ruleset.packs import load_rules
 from moderation.settings import Settings
-from moderation.types import ALL_LAYERS, Action, Kind, Label, Layer, ProductCategory, Result, Scores
+from moderation.types import (
+    ALL_LAYERS,
+    Action,
+    Kind,
+    Label,
+    Layer,
+    ProductCategory,
+    Result,
+    RuleCategory,
+    Scores,
+)
 
 if TYPE_CHECKING:
     from moderation.classifier import Classifier, ModelOutput
@@ -50,6 +60,7 @@ class Moderator:
         rules_only_reason: str | None = None,
         model_only_min: float | None = None,
         heard_min: float | None = None,
+        veto_below: Mapping[RuleCategory, float] | None = None,
     ) -> None:
         if classifier is None and not rules_only_reason:
             raise ValueError("a moderator without a classifier must say why (rules_only_reason)")
@@ -65,6 +76,10 @@ class Moderator:
         if heard_min is None and classifier is not None:
             heard_min = classifier.heard_min
         self.heard_min = heard_min
+        # Per rule family, the model's verdict below which it vetoes a bare word: as given, else the card's.
+        if veto_below is None:
+            veto_below = classifier.veto_below if classifier is not None else {}
+        self.veto_below = veto_below
         self.rules_only_reason = rules_only_reason
 
     @property
@@ -87,6 +102,7 @@ class Moderator:
             rules_only_reason=self.rules_only_reason,
             model_only_min=self.model_only_min,
             heard_min=self.heard_min,
+            veto_below=self.veto_below,
         )
 
     def status(self) -> dict[str, Any]:
@@ -171,7 +187,7 @@ class Moderator:
             heard = find_sound_alikes(ruleset, normalized, kind=kind, category=category, near=near, pauses=pauses)
         decision = decide(
             rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds,
-            model_only_min=self.model_only_min, heard=heard, heard_min=self.heard_min,
+            model_only_min=self.model_only_min, heard=heard, heard_min=self.heard_min, veto_below=self.veto_below,
         )
         return Result(
             id=id,

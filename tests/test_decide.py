@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from moderation.classifier import ModelOutput, ModelSpan
@@ -25,20 +26,33 @@ def _rule(rule_id: str, category: RuleCategory, *, overridable: bool = False) ->
 
 
 RULESET = compile_rules([
-    _rule("absolute.best", RuleCategory.ABSOLUTE_TERM, overridable=True),
-    _rule("absolute.lowest", RuleCategory.ABSOLUTE_TERM),
+    _rule("absolute.best", RuleCategory.ABSOLUTE_TERM, overridable=True).model_copy(update={"terms": ["最好"]}),
+    _rule("absolute.lowest", RuleCategory.ABSOLUTE_TERM).model_copy(update={"terms": ["全网最低价"]}),
     _rule("wechat.plain", RuleCategory.CONTACT_WECHAT),
 ])
 
 
+LOOSE = compile_rules([
+    _rule("wechat.loose", RuleCategory.CONTACT_WECHAT, overridable=True).model_copy(
+        update={"terms": ["微信", "加我微信"], "firm_terms": ["加我微信"],
+                "patterns": [r"(微信号\s*[a-z][a-z0-9_]{5,19})"]}),
+])
+
+
 def _hit(rule: str, start: int, end: int, text: str, *, severity: Severity = Severity.MEDIUM,
-         category: RuleCategory = RuleCategory.ABSOLUTE_TERM) -> Hit:
+         category: RuleCategory = RuleCategory.ABSOLUTE_TERM, matched: str = "") -> Hit:
     return Hit(label=category.label, category=category, rule=rule, start=start, end=end,
-               text=text[start:end], severity=severity)
+               text=text[start:end], severity=severity, matched=matched)
 
 
-def _model(efficacy: float, diversion: float, *spans: ModelSpan) -> ModelOutput:
-    return ModelOutput(scores=Scores(efficacy=efficacy, diversion=diversion), spans=tuple(spans))
+def _model(efficacy: float, diversion: float, *spans: ModelSpan, marks: dict | None = None) -> ModelOutput:
+    """`marks`: {(start, end): p} for the efficacy column of the token head over TEXT's characters."""
+    table = None
+    if marks is not None:
+        table = np.zeros((len(TEXT), 2), dtype=np.float32)
+        for (a, b), p in marks.items():
+            table[a:b, 0] = p
+    return ModelOutput(scores=Scores(efficacy=efficacy, diversion=diversion), spans=tuple(spans), marks=table)
 
 
 TEXT = "这是我用过最好的面霜 全网最低价"
@@ -47,20 +61,39 @@ TEXT = "这是我用过最好的面霜 全网最低价"
 @pytest.mark.parametrize(
     ("model", "kept_rules", "noted"),
     [
-        # the model is sure the sentence is benign: the overridable rule is vetoed, the other stays
+        # the model reads the clause as benign: the overridable rule's bare word is vetoed, the other stays
         (_model(0.005, 0.0), {"absolute.lowest"}, True),
         # the model agrees there is a claim: nothing is vetoed
         (_model(0.97, 0.0), {"absolute.best", "absolute.lowest"}, False),
+        # its token head marks the words although the sentence score is low: the words stand
+        (_model(0.005, 0.0, marks={(5, 7): 0.9}), {"absolute.best", "absolute.lowest"}, False),
+        # its token head holds the words benign although the sentence scores high: vetoed
+        (_model(0.97, 0.0, marks={(5, 7): 0.001}), {"absolute.lowest"}, True),
         # no model layer: the rules stand as they are
         (None, {"absolute.best", "absolute.lowest"}, False),
     ],
 )
 def test_model_can_veto_only_overridable_rules(model, kept_rules, noted):
-    hits = [_hit("absolute.best", 5, 7, TEXT), _hit("absolute.lowest", 11, 16, TEXT)]
+    hits = [_hit("absolute.best", 5, 7, TEXT, matched="最好"), _hit("absolute.lowest", 11, 16, TEXT, matched="全网最低价")]
     decision = decide(hits, model, text=TEXT, kind=Kind.TRANSCRIPT, ruleset=RULESET, thresholds=THRESHOLDS,
-                      veto_below={Label.EFFICACY: 0.01, Label.DIVERSION: 0.01})
+                      veto_below={RuleCategory.ABSOLUTE_TERM: 0.01})
     assert {h.rule for h in decision.hits} == kept_rules
     assert any("vetoed absolute.best" in n for n in decision.notes) is noted
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "matched", "vetoed"),
+    [
+        ("我微信被封了两天", 1, 3, "微信", True),  # a bare word of an overridable rule
+        ("想要的加我微信", 3, 7, "加我微信", False),  # one of its firm terms: an explicit offer
+        ("微信号 abc_123456", 0, 3, "微信号abc_123456", False),  # a pattern's match: a handle
+    ],
+)
+def test_firm_terms_and_patterns_are_never_vetoed(text, start, end, matched, vetoed):
+    hit = _hit("wechat.loose", start, end, text, category=RuleCategory.CONTACT_WECHAT, matched=matched)
+    decision = decide([hit], _model(0.0, 0.0001), text=text, kind=Kind.TRANSCRIPT, ruleset=LOOSE,
+                      thresholds=THRESHOLDS, veto_below={RuleCategory.CONTACT_WECHAT: 0.5})
+    assert (decision.hits == ()) is vetoed
 
 
 def test_confident_model_without_rule_hit_becomes_a_model_hit_with_its_span():
@@ -137,12 +170,12 @@ def test_action_policy(kind, severity, action):
     assert decision.action is action
 
 
-def test_shipped_policy_vetoes_nothing():
+def test_a_model_without_veto_bars_vetoes_nothing():
     text = "最好的办法是加微信"
     rules = compile_rules([_rule("absolute.best", RuleCategory.ABSOLUTE_TERM, overridable=True),
                            _rule("wechat.loose", RuleCategory.CONTACT_WECHAT, overridable=True)])
-    hits = [_hit("absolute.best", 0, 2, text),
-            _hit("wechat.loose", 6, 9, text, category=RuleCategory.CONTACT_WECHAT)]
+    hits = [_hit("absolute.best", 0, 2, text, matched="best词"),
+            _hit("wechat.loose", 6, 9, text, category=RuleCategory.CONTACT_WECHAT, matched="loose词")]
     decision = decide(hits, _model(0.001, 0.001), text=text, kind=Kind.TRANSCRIPT, ruleset=rules,
                       thresholds=THRESHOLDS)
     assert [h.rule for h in decision.hits] == ["absolute.best", "wechat.loose"]
