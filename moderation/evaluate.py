@@ -25,6 +25,14 @@ class GoldItem:
     labels: frozenset[Label]
     spans: tuple[tuple[Label, str], ...] = ()
     note: str = ""
+    source: str = ""  # where the text comes from (`owner/repo:path@commit`, a web address); may be empty
+
+    @property
+    def origin(self) -> str:
+        """The source's repository or web site, the unit figures are broken down by."""
+        if "://" in self.source:
+            return "web"
+        return self.source.split(":", 1)[0] if self.source else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +66,21 @@ class Report:
     span_recall: float | None
     items: int
     errors: tuple[tuple[GoldItem, Result], ...] = field(default=())
+    # The same figures per origin (GoldItem.origin), when the file names more than one.
+    by_origin: dict[str, Report] = field(default_factory=dict)
+
+    @property
+    def macro_f1(self) -> float:
+        return sum(s.f1 for s in self.labels.values()) / len(self.labels)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {label.value: score.to_dict() for label, score in self.labels.items()}
+        out["macro_f1"] = round(self.macro_f1, 3)
         out["clean_fpr"] = round(self.clean_fpr, 3)
         out["span_recall"] = None if self.span_recall is None else round(self.span_recall, 3)
         out["items"] = self.items
+        if self.by_origin:
+            out["by_origin"] = {k: v.to_dict() for k, v in self.by_origin.items()}
         return out
 
 
@@ -89,6 +106,7 @@ def _gold_item(line: str, number: int, path: Path) -> GoldItem:
             labels=frozenset(Label(x) for x in raw.get("labels", [])),
             spans=tuple((Label(s["label"]), s["text"]) for s in raw.get("spans", [])),
             note=raw.get("note", ""),
+            source=str(raw.get("source", "")),
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise EvalFileError(f"{path}:{number}: {exc}") from None
@@ -104,13 +122,19 @@ def evaluate(moderator: Moderator, gold: Sequence[GoldItem], *, layers: frozense
     return score(gold, results)
 
 
-def score(gold: Sequence[GoldItem], results: Sequence[Result]) -> Report:
+def score(gold: Sequence[GoldItem], results: Sequence[Result], *, by_origin: bool = True) -> Report:
     pairs = list(zip(gold, results, strict=True))
     labels = {label: _label_score(pairs, label) for label in Label}
     clean = [(g, r) for g, r in pairs if not g.labels]
     flagged = sum(1 for _, r in clean if r.labels)
     errors = tuple((g, r) for g, r in pairs if set(r.labels) != g.labels)
-    return Report(labels, flagged / len(clean) if clean else 0.0, _span_recall(pairs), len(pairs), errors)
+    origins = sorted({g.origin for g in gold})
+    parts = {}
+    if by_origin and len(origins) > 1:
+        for origin in origins:
+            mine = [(g, r) for g, r in pairs if g.origin == origin]
+            parts[origin or "(none)"] = score([g for g, _ in mine], [r for _, r in mine], by_origin=False)
+    return Report(labels, flagged / len(clean) if clean else 0.0, _span_recall(pairs), len(pairs), errors, parts)
 
 
 def _label_score(pairs: Iterable[tuple[GoldItem, Result]], label: Label) -> LabelScore:

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from moderation.cli.common import add_layers_option, moderator_for, parse_layers
-from moderation.evaluate import EvalFileError, Report, evaluate, load_gold
+from moderation.evaluate import EvalFileError, LabelScore, Report, evaluate, load_gold
+from moderation.types import Label
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,8 +43,19 @@ def _table(report: Report) -> str:
         lines.append(f"{label.value:<10} {s.precision:>9.3f} {s.recall:>7.3f} {s.f1:>6.3f} "
                      f"{s.tp:>5} {s.fp:>5} {s.fn:>5}")
     span = "n/a" if report.span_recall is None else f"{report.span_recall:.3f}"
-    lines.append(f"clean items flagged: {report.clean_fpr:.3f}   span recall: {span}   items: {report.items}")
+    lines.append(f"macro-F1: {report.macro_f1:.3f}   clean items flagged: {report.clean_fpr:.3f}   "
+                 f"span recall: {span}   items: {report.items}")
+    if report.by_origin:
+        lines.append("")
+        lines.append(f"{'source':<40} {'items':>5} {'eff F1':>6} {'div F1':>6} {'clean flagged':>13}")
+        for origin, part in report.by_origin.items():
+            eff, div = part.labels[Label.EFFICACY], part.labels[Label.DIVERSION]
+            lines.append(f"{origin[:40]:<40} {part.items:>5} {_f1(eff):>6} {_f1(div):>6} {part.clean_fpr:>13.3f}")
     return "\n".join(lines)
+
+
+def _f1(score: LabelScore) -> str:
+    return "-" if score.tp + score.fn == 0 and score.fp == 0 else f"{score.f1:.3f}"
 
 
 def _print_errors(report: Report) -> None:
