@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from models.train import LABELS, load_net, read_jsonl
+from moderation.types import RuleCategory
 
 OPSET = 17
 # fp32 and int8 must agree this closely on the held-out sequence probabilities (max, mean |Δp|).
@@ -51,7 +53,8 @@ def quantize(fp32: Path, int8: Path) -> None:
 
 
 def write_meta(out: Path, *, version: str, max_len: int, thresholds: dict[str, float], span_threshold: float,
-               figures: dict, model_only_min: float | None = None, heard_min: float | None = None) -> None:
+               figures: dict, model_only_min: float | None = None, heard_min: float | None = None,
+               veto_below: dict[str, float] | None = None) -> None:
     meta = {
         "version": version,
         "labels": list(LABELS),
@@ -60,6 +63,7 @@ def write_meta(out: Path, *, version: str, max_len: int, thresholds: dict[str, f
         "span_threshold": span_threshold,
         **({} if model_only_min is None else {"model_only_min": model_only_min}),
         **({} if heard_min is None else {"heard_min": heard_min}),
+        **({} if not veto_below else {"veto_below": veto_below}),
         "figures": figures,
     }
     (out / "model.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -92,24 +96,28 @@ def prf(pred: np.ndarray, gold: np.ndarray) -> dict:
     return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / (p + r) if p + r else 0.0, 4)}
 
 
-# The floor for findings of the model alone is the lowest of these at which both layers together
-# flag at most CLEAN_TARGET of the held-out clean items (the issue's target for dev, applied to the
-# split the build may look at); the highest when none does.
-MODEL_ONLY_GRID = (0.99, 0.995, 0.996, 0.997, 0.998, 0.9985, 0.999, 0.9995)
+# The floor for findings of the model alone: of these, the one with the best mean F1 among those at
+# which both layers together flag at most CLEAN_TARGET of the held-out clean items (the highest when
+# none does).
+MODEL_ONLY_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)
 CLEAN_TARGET = 0.03
 # The bar at which the model confirms a rule's term heard in other characters (decide._heard_hits):
 # the one of these that gives the rules and the confirmed sound-alikes the best mean F1 on the
 # held-out split, the higher on a tie.
 HEARD_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+# Per rule family, the verdict below which the model vetoes a bare word (decide._apply_vetoes): the
+# one of these that gives that label the best F1 on the held-out split, the lower on a tie (0: the
+# model vetoes nothing of that family). Families are taken in order of how many bare words they have.
+VETO_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
-def choose_decision_bars(model_dir: Path, rows: list[dict]) -> tuple[float, float, list[dict], list[dict]]:
-    """Run the rules alone, and both layers with every bar at 0, over the held-out rows; read off
-    what each bar of the grids would find. Returns (heard_min, model_only_min, heard table, floor
-    table): the sound-alike bar is chosen first, with no finding of the model alone; then the floor,
-    with the chosen bar."""
+def choose_decision_bars(model_dir: Path, rows: list[dict]) -> dict:
+    """Run the rules alone, and both layers with no veto and every bar at 0, over the held-out rows;
+    read off what each bar of the grids would find. The sound-alike bar is chosen first, with no
+    finding of the model alone; then the vetoes per family; then the floor for the model alone."""
     from moderation.classifier import Classifier
     from moderation.engine import CheckItem, Moderator
+    from moderation.match import bare_word
     from moderation.ruleset.compile import compile_rules
     from moderation.ruleset.live import LiveRuleset
     from moderation.ruleset.packs import load_rules
@@ -117,43 +125,94 @@ def choose_decision_bars(model_dir: Path, rows: list[dict]) -> tuple[float, floa
     from moderation.types import Kind, Layer, ProductCategory, Source
 
     live = LiveRuleset(compile_rules(load_rules(DEFAULT_RULES_DIR)))
-    moderator = Moderator(live=live, classifier=Classifier(model_dir, threads=2), model_only_min=0.0, heard_min=0.0)
+    classifier = Classifier(model_dir, threads=2)
+    moderator = Moderator(live=live, classifier=classifier, model_only_min=0.0, heard_min=0.0, veto_below={})
     items = [CheckItem(r["text"], Kind(r.get("kind", "transcript")), ProductCategory(r.get("category", "other")))
              for r in rows]
     rules, both = [], []
     for b in range(0, len(items), 64):
         rules += moderator.check_many(items[b : b + 64], layers=frozenset({Layer.RULES}))
         both += moderator.check_many(items[b : b + 64])
+    outputs = classifier.predict([r["text"] for r in rows])
     gold = np.array([[lab in r["labels"] for lab in LABELS] for r in rows])
-    by_rules = np.array([[any(h.label.value == lab for h in res.hits) for lab in LABELS] for res in rules])
+    clean = ~gold.any(axis=1)
+    ruleset = live.current
 
-    # Per item and label, the best score of what both layers found beyond the rules' own hits: the
-    # sound-alikes the model confirmed (source rule) and the model's own findings (source model).
+    # Per item and label: the rules' own hits as (family or None when firm, verdict), and the best score
+    # of what both layers found beyond them (confirmed sound-alikes; the model's own findings).
+    written: list[list[list[tuple[str | None, float]]]] = []
     heard_p = np.full(gold.shape, -1.0)
     model_p = np.full(gold.shape, -1.0)
-    for i, (res, alone) in enumerate(zip(both, rules, strict=True)):
-        written = {(h.rule, h.start, h.end) for h in alone.hits}
+    for i, (res, alone, out) in enumerate(zip(both, rules, outputs, strict=True)):
+        per_label: list[list[tuple[str | None, float]]] = [[] for _ in LABELS]
+        for h in alone.hits:
+            family = h.category.value if h.category is not None and bare_word(ruleset, h) else None
+            per_label[LABELS.index(h.label.value)].append((family, out.verdict(h.label, h.start, h.end)))
+        written.append(per_label)
+        seen = {(h.rule, h.start, h.end) for h in alone.hits}
         for h in res.hits:
-            if (h.rule, h.start, h.end) not in written:
+            if (h.rule, h.start, h.end) not in seen:
                 best = heard_p if h.source is Source.RULE else model_p
                 li = LABELS.index(h.label.value)
                 best[i, li] = max(best[i, li], h.score)
-    clean = ~gold.any(axis=1)
 
-    def row(key: str, value: float | None, pred: np.ndarray) -> dict:
+    def by_rules(bars: dict[str, float]) -> np.ndarray:
+        return np.array([[any(f is None or v >= bars.get(f, 0.0) for f, v in hits) for hits in per_label]
+                         for per_label in written])
+
+    def row(key: str, value, pred: np.ndarray) -> dict:
         out = {key: value, "clean_flagged": round(float(pred.any(axis=1)[clean].mean()), 4)}
         out.update({lab: prf(pred[:, li], gold[:, li])["f1"] for li, lab in enumerate(LABELS)})
         return out
 
-    heard_table = [row("heard_min", bar, by_rules | (heard_p >= bar)) for bar in HEARD_GRID]
-    heard_table.append(row("heard_min", None, by_rules))
+    unvetoed = by_rules({})
+    heard_table = [row("heard_min", bar, unvetoed | (heard_p >= bar)) for bar in HEARD_GRID]
+    heard_table.append(row("heard_min", None, unvetoed))
     heard_min = max(heard_table[:-1], key=lambda r: (sum(r[lab] for lab in LABELS), r["heard_min"]))["heard_min"]
-    with_heard = by_rules | (heard_p >= heard_min)
-    floor_table = [row("model_only_min", floor, with_heard | (model_p >= floor)) for floor in MODEL_ONLY_GRID]
-    floor_table.append(row("model_only_min", None, by_rules))
-    chosen = next((r["model_only_min"] for r in floor_table[:-1] if r["clean_flagged"] <= CLEAN_TARGET),
-                  MODEL_ONLY_GRID[-1])
-    return heard_min, chosen, heard_table, floor_table
+    heard = heard_p >= heard_min
+
+    families = Counter(f for per_label in written for hits in per_label for f, _ in hits if f is not None)
+    label_of = {c.value: c.label.value for c in RuleCategory}
+    veto_below: dict[str, float] = {}
+    veto_table = []
+    for family, count in families.most_common():
+        li = LABELS.index(label_of[family])
+        scored = []
+        for bar in VETO_GRID:
+            pred = by_rules({**veto_below, family: bar}) | heard
+            scored.append((prf(pred[:, li], gold[:, li])["f1"], -bar, bar))
+        best = max(scored)[2]
+        veto_table.append({"family": family, "bare_words": count, "veto_below": best,
+                           "f1_without": scored[0][0], "f1_with": max(scored)[0]})
+        if best:
+            veto_below[family] = best
+    with_vetoes = by_rules(veto_below) | heard
+
+    floor_table = [row("model_only_min", floor, with_vetoes | (model_p >= floor)) for floor in MODEL_ONLY_GRID]
+    floor_table.append(row("model_only_min", None, with_vetoes))
+    floor_table.append(row("rules_alone", None, unvetoed))
+    within = [r for r in floor_table[: len(MODEL_ONLY_GRID)] if r["clean_flagged"] <= CLEAN_TARGET]
+    chosen = (max(within, key=lambda r: (sum(r[lab] for lab in LABELS), r["model_only_min"]))["model_only_min"]
+              if within else MODEL_ONLY_GRID[-1])
+    return {"heard_min": heard_min, "model_only_min": chosen, "veto_below": veto_below,
+            "heldout_heard": heard_table, "heldout_vetoes": veto_table, "heldout_both_layers": floor_table}
+
+
+def calibration(probs: np.ndarray, gold: np.ndarray, bins: int = 10) -> dict:
+    """Expected calibration error and a reliability table (equal-width bins) of one label's scores."""
+    table = []
+    ece = 0.0
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for k in range(bins):
+        inside = (probs >= edges[k]) & ((probs < edges[k + 1]) if k < bins - 1 else (probs <= 1.0))
+        n = int(inside.sum())
+        if not n:
+            continue
+        mean_p, rate = float(probs[inside].mean()), float(gold[inside].mean())
+        ece += n / len(probs) * abs(mean_p - rate)
+        table.append({"bin": f"{edges[k]:.1f}-{edges[k + 1]:.1f}", "items": n, "mean_p": round(mean_p, 4),
+                      "positive_rate": round(rate, 4)})
+    return {"ece": round(ece, 4), "reliability": table}
 
 
 def span_recall(rows: list[dict], outs) -> dict[str, float]:
@@ -215,24 +274,29 @@ def ship(run_dir: Path, data_dir: Path, out: Path, *, work: Path, tolerance: tup
 
     digest = hashlib.sha256((int8_dir / "model.onnx").read_bytes()).hexdigest()[:10]
     cfg = train_fig["train_config"]
-    version = f"cbert-{cfg['layers']}x{cfg['hidden']}-{digest}"
+    base = "e5" if cfg.get("init") == "e5" else "cbert"
+    version = f"{base}-{cfg['layers']}x{cfg['hidden']}-{digest}"
     # Spans from the serving runtime with the chosen thresholds.
     write_meta(int8_dir, version=version, max_len=max_len, thresholds=thresholds, span_threshold=0.5, figures={})
     _, outs = _scores(int8_dir, texts)
     heldout["span_recall"] = span_recall(rows, outs)
-    heard_min, model_only_min, heard_table, both_layers = choose_decision_bars(int8_dir, rows)
+    bars = choose_decision_bars(int8_dir, rows)
     figures = {
         "training": train_fig,
         "heldout": heldout,
-        "heldout_heard": heard_table,
-        "heldout_both_layers": both_layers,
+        "calibration": {lab: calibration(seq8[:, li], gold[:, li]) for li, lab in enumerate(LABELS)},
+        "heldout_heard": bars["heldout_heard"],
+        "heldout_vetoes": bars["heldout_vetoes"],
+        "heldout_both_layers": bars["heldout_both_layers"],
         "int8_vs_fp32": agreement,
         "onnx_int8_bytes": (int8_dir / "model.onnx").stat().st_size,
         "onnx_fp32_bytes": (fp32_dir / "model.onnx").stat().st_size,
     }
     write_meta(int8_dir, version=version, max_len=max_len, thresholds=thresholds, span_threshold=0.5,
-               figures=figures, model_only_min=model_only_min, heard_min=heard_min)
-    log(json.dumps({"version": version, "thresholds": thresholds, "model_only_min": model_only_min,
-                    "heard_min": heard_min, "heldout": heldout, "heldout_heard": heard_table,
-                    "heldout_both_layers": both_layers}, ensure_ascii=False))
+               figures=figures, model_only_min=bars["model_only_min"], heard_min=bars["heard_min"],
+               veto_below=bars["veto_below"])
+    log(json.dumps({"version": version, "thresholds": thresholds,
+                    **{k: bars[k] for k in ("model_only_min", "heard_min", "veto_below")},
+                    "heldout": heldout, "calibration": figures["calibration"],
+                    **{k: bars[k] for k in ("heldout_vetoes", "heldout_both_layers")}}, ensure_ascii=False))
     return figures

@@ -46,6 +46,9 @@ class TrainConfig:
     # 0: no cap. A cap keeps `make model` inside its hour on a slow machine, at the cost of
     # stopping at a step that depends on the machine (train.json records it).
     max_minutes: float = 45.0
+    # "e5": start from the first `layers` layers of multilingual-e5-small (models/pretrained.py; hidden,
+    # heads and intermediate then come from e5); "scratch": random weights of the size above.
+    init: str = "scratch"
 
 
 def build_tokenizer(texts: list[str], *, min_freq: int) -> Tokenizer:
@@ -95,6 +98,8 @@ def _lr_factor(progress: float, warmup: float) -> float:
 
 
 def bert_config(cfg: TrainConfig, vocab_size: int) -> BertConfig:
+    if cfg.init == "e5" and (cfg.hidden, cfg.heads, cfg.intermediate) != E5_SHAPE:
+        raise ValueError(f"init e5 needs hidden, heads, intermediate = {E5_SHAPE}")
     config = BertConfig(
         vocab_size=vocab_size,
         hidden_size=cfg.hidden,
@@ -106,13 +111,51 @@ def bert_config(cfg: TrainConfig, vocab_size: int) -> BertConfig:
         hidden_dropout_prob=cfg.dropout,
         attention_probs_dropout_prob=cfg.dropout,
         pad_token_id=0,
+        layer_norm_eps=1e-12,
     )
     config._attn_implementation = "eager"  # exports cleanly to ONNX opset 17
     return config
 
 
+# multilingual-e5-small's hidden size, attention heads and feed-forward width.
+E5_SHAPE = (384, 12, 1536)
+_E5_SPECIALS = {"[PAD]": "<pad>", "[UNK]": "<unk>", "[CLS]": "<s>", "[SEP]": "</s>"}
+
+
+def start_from_e5(net: Net, tok: Tokenizer, *, layers: int, log=print) -> None:
+    """Copy multilingual-e5-small's first `layers` layers into `net`, and give each character of our
+    vocabulary e5's embedding of that character (its piece when e5 has one, else the mean of the
+    pieces e5 cuts it into). The model keeps reading one character per token, so spans stay exact,
+    while starting from what e5 learnt of Chinese from real text."""
+    from models.pretrained import load_e5
+
+    e5, e5_tok = load_e5(layers=layers)
+    state = e5.state_dict()
+    words = state.pop("embeddings.word_embeddings.weight")
+    max_len = net.bert.config.max_position_embeddings
+    state["embeddings.position_embeddings.weight"] = state["embeddings.position_embeddings.weight"][:max_len]
+    state["embeddings.token_type_embeddings.weight"] = state["embeddings.token_type_embeddings.weight"][:1]
+    space = e5_tok.token_to_id("\u2581")
+    whole = 0
+    with torch.no_grad():
+        table = net.bert.embeddings.word_embeddings.weight
+        for piece, i in tok.get_vocab().items():
+            own = e5_tok.token_to_id(_E5_SPECIALS.get(piece, piece))
+            ids = [own] if own is not None else [j for j in e5_tok.encode(piece, add_special_tokens=False).ids
+                                                 if j != space]
+            whole += own is not None
+            if ids:
+                table[i] = words[ids].mean(0)
+    missing, unexpected = net.bert.load_state_dict(state, strict=False)
+    if unexpected or any(not k.endswith(("word_embeddings.weight", "position_ids", "token_type_ids"))
+                         for k in missing):
+        raise RuntimeError(f"e5 weights do not fit: missing {missing}, unexpected {unexpected}")
+    log(f"started from e5 ({layers} layers); {whole} of {tok.get_vocab_size()} characters are e5 pieces")
+
+
 def encode(tok: Tokenizer, rows: list[dict], max_len: int) -> list[tuple[list[int], list[list[float]], list[float]]]:
-    """Rows → (ids with [CLS]/[SEP], per-token span targets, sequence targets); long texts truncated."""
+    """Rows → (ids with [CLS]/[SEP], per-token span targets, sequence targets); long texts truncated.
+    A row without `labels` (the distillation pool) gets sequence targets of -1: only the teacher speaks."""
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     out = []
     encs = tok.encode_batch([r["text"] for r in rows])
@@ -125,7 +168,7 @@ def encode(tok: Tokenizer, rows: list[dict], max_len: int) -> list[tuple[list[in
             for i, (s, e) in enumerate(offsets):
                 if s < span["end"] and e > span["start"]:
                     tags[i][li] = 1.0
-        seq = [1.0 if lab in row["labels"] else 0.0 for lab in LABELS]
+        seq = [1.0 if lab in row["labels"] else 0.0 for lab in LABELS] if "labels" in row else [-1.0, -1.0]
         out.append(([cls_id, *ids, sep_id], [[0.0, 0.0], *tags, [0.0, 0.0]], seq))
     return out
 
@@ -162,18 +205,23 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None = None, log=print) -> dict:
+def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None = None,
+          teacher: Path | None = None, pool: list[dict] | None = None, log=print) -> dict:
     """Train on `data_dir/train.jsonl`; write tokenizer.json, weights.pt, config.json, train.json to `out`.
 
-    `init_from`, a previous run's directory, continues from its weights and vocabulary.
+    `init_from`, a previous run's directory, continues from its weights and vocabulary. `teacher`, a
+    run's directory (models/teacher), distils it: the student learns the teacher's probabilities, blended
+    with the labels (TEACHER_WEIGHT), on the training rows and on `pool`, unlabelled real text, where
+    the teacher's reading is all there is. The student then uses the teacher's vocabulary.
     """
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
-    rows = read_jsonl(data_dir / "train.jsonl")
-    if init_from is not None:
-        tok = Tokenizer.from_file(str(init_from / "tokenizer.json"))
+    rows = read_jsonl(data_dir / "train.jsonl") + list(pool or ())
+    teacher_net = load_net(teacher) if teacher is not None else None
+    if init_from is not None or teacher is not None:
+        tok = Tokenizer.from_file(str((init_from or teacher) / "tokenizer.json"))
     else:
         tok = build_tokenizer([r["text"] for r in rows], min_freq=cfg.min_char_freq)
     data = encode(tok, rows, cfg.max_len)
@@ -181,6 +229,8 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None
     net = Net(config)
     if init_from is not None:
         net.load_state_dict(torch.load(init_from / "weights.pt", weights_only=True))
+    elif cfg.init == "e5":
+        start_from_e5(net, tok, layers=cfg.layers, log=log)
     tok.save(str(out / "tokenizer.json"))
     params = sum(p.numel() for p in net.parameters())
     log(f"vocab {tok.get_vocab_size()}, {len(data)} examples, {params / 1e6:.2f} M parameters")
@@ -209,6 +259,8 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None
         if not order:
             order = batches(data, cfg.batch, rng)
         ids, mask, tags, seq = collate(data, order.pop())
+        if teacher_net is not None:
+            seq, tags = _blend(teacher_net, ids, mask, seq, tags)
         seq_logits, tok_logits = net.logits(ids, mask)
         loss_seq = bce(seq_logits, seq).mean()
         tok_loss = (bce(tok_logits, tags).mean(-1) * mask).sum() / mask.sum()
@@ -244,10 +296,26 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, *, init_from: Path | None
     return figures
 
 
+# In distillation, the teacher's share of a labelled row's target; the rest is the row's label.
+TEACHER_WEIGHT = 0.5
+
+
+def _blend(teacher: Net, ids: torch.Tensor, mask: torch.Tensor, seq: torch.Tensor,
+           tags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets for the student: label and teacher blended on labelled rows, the teacher alone on the
+    pool (sequence targets of -1)."""
+    with torch.no_grad():
+        t_seq, t_tok = teacher(ids, mask)
+    labelled = (seq[:, :1] >= 0).float()
+    own = (1 - TEACHER_WEIGHT) * labelled
+    return own * seq.clamp(min=0) + (1 - own) * t_seq, own[:, :, None] * tags + (1 - own[:, :, None]) * t_tok
+
+
 def load_net(run_dir: Path) -> Net:
     config = BertConfig.from_json_file(run_dir / "bert_config.json")
     config._attn_implementation = "eager"
     net = Net(config)
+    # A committed teacher keeps its weights in half precision; load_state_dict widens them.
     net.load_state_dict(torch.load(run_dir / "weights.pt", weights_only=True))
     return net.eval()
 

@@ -59,3 +59,44 @@ def test_pack_positives_carry_their_rules_label_on_the_rule_layers_span() -> Non
 @pytest.mark.parametrize("term", ["第一次", "最好先", "微信支付"])
 def test_reviewers_exceptions_become_clean_examples(term: str) -> None:
     assert term in {phrase for _, phrase in packs.pack_data().exceptions}
+
+
+# Real lines are labelled by who wrote them (models/data/real.py).
+@pytest.mark.parametrize(
+    ("genre", "text", "labels"),
+    [
+        # a consumer's praise, a patient's question, a news report: mentions, clean
+        ("reviews", "这家店的牛肉面是我吃过最好吃的，下次还来", ()),
+        ("medical", "医生说这种病目前没有根治的办法，只能控制", ()),
+        ("weibo", "我微信昨天被封了，有事发短信给我吧", ()),
+        # a seller's own copy: the rule layer's efficacy findings
+        ("products", "全网最好用的修图软件，一键美颜", (EFF,)),
+        # a contact word in a seller's copy is a feature, not an offer
+        ("products", "新版本支持微信登录和QQ分享", ()),
+        # a number or handle in a seller's copy is an offer
+        ("products", "门店预约热线13677778888欢迎来电", (DIV,)),
+    ],
+)
+def test_real_lines_are_labelled_by_who_wrote_them(genre, text, labels) -> None:
+    from models.data.generate import real_examples
+    from models.data.real import RealLine
+
+    got = list(real_examples(random.Random(3), [RealLine(genre, text)]))
+    assert len(got) == 1
+    assert got[0][1].labels == labels
+
+
+def test_a_non_sellers_line_with_a_number_is_left_out() -> None:
+    from models.data.generate import real_examples
+    from models.data.real import RealLine
+
+    assert list(real_examples(random.Random(3), [RealLine("weibo", "有事打我手机13677778888，周末都在")])) == []
+
+
+def test_committed_real_lines_are_split_by_text_and_never_empty() -> None:
+    from models.data.real import real_lines
+
+    lines = real_lines()
+    assert len(lines) > 50_000 and all(line.text.strip() for line in lines)
+    share = sum(line.heldout for line in lines) / len(lines)
+    assert 0.10 < share < 0.20

@@ -9,11 +9,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from models.build import build  # noqa: E402
-from models.export import CLEAN_TARGET, HEARD_GRID, MODEL_ONLY_GRID  # noqa: E402
+from models.build import build, build_teacher  # noqa: E402
+from models.export import CLEAN_TARGET, HEARD_GRID, MODEL_ONLY_GRID, VETO_GRID  # noqa: E402
 from models.train import TrainConfig  # noqa: E402
 from moderation.classifier import Classifier  # noqa: E402
-from moderation.types import Label  # noqa: E402
+from moderation.types import Label, RuleCategory  # noqa: E402
 
 TINY = TrainConfig(layers=2, hidden=32, heads=2, intermediate=64, max_len=32, batch=16, steps=30, lr=3e-3,
                    threads=2, max_minutes=0)
@@ -21,10 +21,13 @@ TINY = TrainConfig(layers=2, hidden=32, heads=2, intermediate=64, max_len=32, ba
 
 @pytest.mark.slow
 def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
-    out = tmp_path / "shipped"
+    out, teacher = tmp_path / "shipped", tmp_path / "teacher"
+    build_teacher(out=teacher, work=tmp_path / "teacher-work", n=400, seed=7, cfg=TINY, background=False,
+                  log=lambda _m: None)
+    assert {p.name for p in teacher.iterdir()} == {"weights.pt", "tokenizer.json", "bert_config.json", "train.json"}
     # A 32-wide model quantizes coarsely; the shipped model is held to models.export.TOLERANCE.
     figures = build(out=out, work=tmp_path / "work", n=400, seed=7, cfg=TINY, background=False,
-                    tolerance=(0.3, 0.1), log=lambda _m: None)
+                    teacher=teacher, tolerance=(0.3, 0.1), log=lambda _m: None)
 
     assert {p.name for p in out.iterdir()} == {"model.onnx", "tokenizer.json", "model.json"}
     assert figures["training"]["steps_done"] == 30
@@ -36,9 +39,14 @@ def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
     # figures behind the choice are in the card.
     table = figures["heldout_both_layers"]
     assert clf.model_only_min in MODEL_ONLY_GRID
-    assert [row["model_only_min"] for row in table] == [*MODEL_ONLY_GRID, None]
+    assert [row["model_only_min"] for row in table] == [*MODEL_ONLY_GRID, None, None]
     chosen = next(row for row in table if row["model_only_min"] == clf.model_only_min)
     assert chosen["clean_flagged"] <= CLEAN_TARGET or clf.model_only_min == MODEL_ONLY_GRID[-1]
+    # Per rule family, the bar below which the model vetoes a bare word, with the table behind it.
+    assert all(row["veto_below"] in VETO_GRID for row in figures["heldout_vetoes"])
+    assert clf.veto_below == {RuleCategory(r["family"]): r["veto_below"] for r in figures["heldout_vetoes"]
+                              if r["veto_below"]}
+    assert 0.0 <= figures["calibration"]["efficacy"]["ece"] <= 1.0
     # So was the bar at which the model confirms a term heard in other characters: the best mean
     # F1 of the rules and what it confirms.
     heard = figures["heldout_heard"]

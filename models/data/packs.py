@@ -48,9 +48,24 @@ _ALL_CATEGORIES = tuple(c.value for c in ProductCategory)
 
 
 @cache
-def pack_data() -> PackData:
+def _shipped():
     rules = [r for r in load_rules(DEFAULT_RULES_DIR) if r.enabled]
-    ruleset = compile_rules(rules)
+    return rules, compile_rules(rules)
+
+
+def rule_findings(text: str) -> list[tuple[str, int, int, bool]]:
+    """The rule layer on a real line read as product copy: (label, start, end, from a pattern) of each
+    finding, disjoint; a pattern's finding is a number or a handle, the others are words."""
+    _, ruleset = _shipped()
+    hits = find_hits(ruleset, normalize(text), kind="copy", category="other")
+    pattern = {(h.start, h.end) for h in hits if ruleset.automaton.get(h.matched, None) is None}
+    spans = _disjoint(tuple((h.label.value, h.start, h.end) for h in hits))
+    return [(lab, s, e, (s, e) in pattern) for lab, s, e in spans]
+
+
+@cache
+def pack_data() -> PackData:
+    rules, ruleset = _shipped()
     terms, exceptions, positives, negatives = [], [], [], []
     for rule in rules:
         cats = _categories(rule)
