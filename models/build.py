@@ -56,13 +56,18 @@ def build_teacher(*, out: Path, work: Path, n: int, seed: int, cfg: TrainConfig,
     data = _corpus(work, n, seed, background, log)
     run = work / "teacher"
     figures = train(data, run, cfg, log=log)
+    save_teacher(run, out)
+    log(f"teacher → {out}")
+    return figures
+
+
+def save_teacher(run: Path, out: Path) -> None:
+    """A trained run as the committed teacher: weights in half precision (~17 MB), vocabulary, config."""
     out.mkdir(parents=True, exist_ok=True)
     state = torch.load(run / "weights.pt", weights_only=True)
     torch.save({k: v.half() for k, v in state.items()}, out / "weights.pt")
     for name in ("tokenizer.json", "bert_config.json", "train.json"):
         shutil.copy(run / name, out / name)
-    log(f"teacher → {out}")
-    return figures
 
 
 def _corpus(work: Path, n: int, seed: int, background: bool, log) -> Path:

@@ -193,13 +193,16 @@ def test_bad_veto_bars(tmp_path: Path, veto: dict) -> None:
 @pytest.mark.parametrize("text", ["想要的加我微信 xiaomei_88 给你便宜", "薇❤信\u200b号 1️⃣3️⃣8️⃣", "今天福利多多 " * 12, ""])
 def test_token_marks_cover_each_character_and_give_the_verdict(clf: Classifier, text: str) -> None:
     """One row of token-head probabilities per character of the text as given (a character with no
-    token, a space or an invisible one, gets zeros); the verdict on a phrase is its highest row."""
+    token, a space or an invisible one, gets zeros); the verdict on a phrase is the higher of the
+    sentence score and the phrase's highest row."""
     (out,) = clf.predict([text])
     assert out.marks is not None and out.marks.shape == (len(text), 2)
     for span in out.spans:
-        assert out.verdict(span.label, span.start, span.end) == pytest.approx(span.score, abs=1e-6)
+        want = max(span.score, out.scores.get(span.label))
+        assert out.verdict(span.label, span.start, span.end) == pytest.approx(want, abs=1e-6)
     if text.strip():
-        assert out.verdict(DIV, 0, len(text)) == pytest.approx(float(out.marks[:, 1].max()))
+        want = max(float(out.marks[:, 1].max()), out.scores.diversion)
+        assert out.verdict(DIV, 0, len(text)) == pytest.approx(want)
 
 
 def test_serving_never_imports_torch() -> None:

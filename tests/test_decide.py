@@ -67,8 +67,8 @@ TEXT = "这是我用过最好的面霜 全网最低价"
         (_model(0.97, 0.0), {"absolute.best", "absolute.lowest"}, False),
         # its token head marks the words although the sentence score is low: the words stand
         (_model(0.005, 0.0, marks={(5, 7): 0.9}), {"absolute.best", "absolute.lowest"}, False),
-        # its token head holds the words benign although the sentence scores high: vetoed
-        (_model(0.97, 0.0, marks={(5, 7): 0.001}), {"absolute.lowest"}, True),
+        # the sentence scores high though its token head does not mark the words: they stand
+        (_model(0.97, 0.0, marks={(5, 7): 0.001}), {"absolute.best", "absolute.lowest"}, False),
         # no model layer: the rules stand as they are
         (None, {"absolute.best", "absolute.lowest"}, False),
     ],

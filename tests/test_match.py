@@ -113,6 +113,21 @@ CASES = [
     ("这个枕头治疗颈椎", T, "home", [("medical.treatment_words", EFF, 4, 6)]),
     ("低频治疗仪 用于缓解肌肉酸痛", C, "medical_device", []),
     ("收腹提臀 显瘦", C, "apparel", []),
+    # compositions: a condition then an outcome, a certainty then an effect, in one clause
+    ("我二姨的老寒腿 贴了一周 再没犯过", T, "home", [("medical.condition_outcome", EFF, 4, 17)]),
+    ("泡了半个月 胃病好利索了", T, "home", [("medical.condition_outcome", EFF, 6, 11)]),
+    ("这个减肥茶 你喝一个月 肯定能瘦下来", T, "food", [("guaranteed.certain_effect", EFF, 12, 18)]),
+    ("胃病的话，好多人都有", T, "home", []),
+    ("肯定是正品 放心拍", T, "food", []),
+    # a Latin lead-in belongs to the number (售后Tel：139… reads tel139… once separators go)
+    ("售后Tel：13677778888", C, "home", [("contact_phone.number", DIV, 2, 17)]),
+    ("订购phone 0755-86651234", C, "home", [("contact_phone.number", DIV, 2, 21)]),
+    # a term is never read across clause punctuation
+    ("发货快，手感好", T, "apparel", []),
+    ("加我们的粉丝团 领券", T, "other", []),
+    # a refusal that points back at the phrase takes it back
+    ("说能根治的那种 我们不卖", T, "home", []),
+    ("这个能根治 我们不卖假货", T, "home", [("medical.cure", EFF, 3, 5)]),
     # no text
     ("", T, "other", []),
 ]
@@ -204,6 +219,7 @@ def test_homophones_can_be_switched_off():
         ("有人问 这个能降血压吗", "medical.blood", "quoted or reported"),
         ("全网最低这种话我不说", "absolute_terms.lowest_price", "taken back by"),
         ("美白精华 国妆特字G20230001", "cosmetics.special_use", "exempt"),
+        ("发货快，手感好", "contact_other.platforms", "'快，手' joins two clauses"),
     ],
 )
 def test_dropped_occurrences_say_why(ruleset, text, rule, reason):
