@@ -53,7 +53,7 @@ def quantize(fp32: Path, int8: Path) -> None:
 
 
 def write_meta(out: Path, *, version: str, max_len: int, thresholds: dict[str, float], span_threshold: float,
-               figures: dict, model_only_min: float | None = None, heard_min: float | None = None,
+               figures: dict, model_only_min: dict[str, float] | None = None, heard_min: float | None = None,
                veto_below: dict[str, float] | None = None) -> None:
     meta = {
         "version": version,
@@ -97,18 +97,23 @@ def prf(pred: np.ndarray, gold: np.ndarray) -> dict:
 
 
 # The floor for findings of the model alone: of these, the one with the best mean F1 among those at
-# which both layers together flag at most CLEAN_TARGET of the held-out clean items (the highest when
-# none does).
+# which the model's own findings flag at most CLEAN_BUDGET of the held-out clean items beyond what the
+# rules (after vetoes) flag (the highest when none does). The held-out split is drawn like the
+# training data and real text fares worse, so the budget is small.
 MODEL_ONLY_GRID = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)
-CLEAN_TARGET = 0.03
+CLEAN_BUDGET = 0.005
 # The bar at which the model confirms a rule's term heard in other characters (decide._heard_hits):
 # the one of these that gives the rules and the confirmed sound-alikes the best mean F1 on the
 # held-out split, the higher on a tie.
 HEARD_GRID = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-# Per rule family, the verdict below which the model vetoes a bare word (decide._apply_vetoes): the
-# one of these that gives that label the best F1 on the held-out split, the lower on a tie (0: the
-# model vetoes nothing of that family). Families are taken in order of how many bare words they have.
+# Per rule family, the verdict below which the model vetoes a bare word (decide._apply_vetoes). A veto
+# must earn its place: it is taken only where it raises that label's held-out F1 by at least
+# VETO_MIN_GAIN (smaller gains are noise, and each wrong veto drops a real claim), and then at the
+# lowest bar within VETO_SLACK of the best F1. Families are taken in order of how many bare words they
+# have; 0 means the model vetoes nothing of that family.
 VETO_GRID = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+VETO_MIN_GAIN = 0.005
+VETO_SLACK = 0.002
 
 
 def choose_decision_bars(model_dir: Path, rows: list[dict]) -> dict:
@@ -177,23 +182,36 @@ def choose_decision_bars(model_dir: Path, rows: list[dict]) -> dict:
     veto_table = []
     for family, count in families.most_common():
         li = LABELS.index(label_of[family])
-        scored = []
-        for bar in VETO_GRID:
-            pred = by_rules({**veto_below, family: bar}) | heard
-            scored.append((prf(pred[:, li], gold[:, li])["f1"], -bar, bar))
-        best = max(scored)[2]
+        f1 = {bar: prf((by_rules({**veto_below, family: bar}) | heard)[:, li], gold[:, li])["f1"]
+              for bar in VETO_GRID}
+        top = max(f1.values())
+        best = min(bar for bar in VETO_GRID if f1[bar] >= top - VETO_SLACK) if top - f1[0.0] >= VETO_MIN_GAIN else 0.0
         veto_table.append({"family": family, "bare_words": count, "veto_below": best,
-                           "f1_without": scored[0][0], "f1_with": max(scored)[0]})
+                           "f1_without": f1[0.0], "f1_with": f1[best], "f1_by_bar": f1})
         if best:
             veto_below[family] = best
     with_vetoes = by_rules(veto_below) | heard
 
-    floor_table = [row("model_only_min", floor, with_vetoes | (model_p >= floor)) for floor in MODEL_ONLY_GRID]
-    floor_table.append(row("model_only_min", None, with_vetoes))
+    # One floor per label: of the model's findings of that label alone, the floor with that label's best
+    # F1 among those whose findings flag at most half the budget of held-out clean items beyond the
+    # rules (after vetoes); the highest when none does.
+    base = with_vetoes.any(axis=1)[clean].mean()
+    chosen: dict[str, float] = {}
+    floor_table = []
+    for li, lab in enumerate(LABELS):
+        for floor in MODEL_ONLY_GRID:
+            pred = with_vetoes.copy()
+            pred[:, li] |= model_p[:, li] >= floor
+            added = float(pred.any(axis=1)[clean].mean() - base)
+            floor_table.append({"label": lab, "model_only_min": floor, "clean_added": round(added, 4),
+                                "f1": prf(pred[:, li], gold[:, li])["f1"]})
+        within = [r for r in floor_table if r["label"] == lab and r["clean_added"] <= CLEAN_BUDGET / 2]
+        chosen[lab] = (max(within, key=lambda r: (r["f1"], r["model_only_min"]))["model_only_min"]
+                       if within else MODEL_ONLY_GRID[-1])
+    both = with_vetoes | np.stack([model_p[:, li] >= chosen[lab] for li, lab in enumerate(LABELS)], axis=1)
+    floor_table.append(row("chosen", chosen, both))
+    floor_table.append(row("rules_after_vetoes", None, with_vetoes))
     floor_table.append(row("rules_alone", None, unvetoed))
-    within = [r for r in floor_table[: len(MODEL_ONLY_GRID)] if r["clean_flagged"] <= CLEAN_TARGET]
-    chosen = (max(within, key=lambda r: (sum(r[lab] for lab in LABELS), r["model_only_min"]))["model_only_min"]
-              if within else MODEL_ONLY_GRID[-1])
     return {"heard_min": heard_min, "model_only_min": chosen, "veto_below": veto_below,
             "heldout_heard": heard_table, "heldout_vetoes": veto_table, "heldout_both_layers": floor_table}
 

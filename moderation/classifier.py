@@ -71,7 +71,7 @@ class Classifier:
         self.span_threshold: float = float(meta["span_threshold"])
         # The least probability for a finding of the model alone, chosen by the build on the held-out
         # split; None for a model built before the build chose it (the engine's default applies).
-        self.model_only_min: float | None = meta.get("model_only_min")
+        self.model_only_min: dict[Label, float] | None = _per_label(meta.get("model_only_min"))
         # The least probability at which the model confirms a rule's term heard in other characters,
         # chosen by the build the same way; None: the labels' thresholds apply.
         self.heard_min: float | None = meta.get("heard_min")
@@ -255,13 +255,26 @@ def _read_meta(path: Path) -> dict:
         raise ModelLoadError(f"{path}: thresholds must name every label")
     for key in ("model_only_min", "heard_min"):
         value = meta.get(key)
-        if value is not None and not _probability(value):
+        values = value.values() if key == "model_only_min" and isinstance(value, dict) else [value]
+        if value is not None and not all(_probability(v) for v in values):
             raise ModelLoadError(f"{path}: {key} must be a probability, not {value!r}")
+    floors = meta.get("model_only_min")
+    if isinstance(floors, dict) and set(floors) != {lab.value for lab in _LABELS}:
+        raise ModelLoadError(f"{path}: model_only_min must name every label, not {sorted(floors)}")
     families = {c.value for c in RuleCategory}
     for key, value in meta.get("veto_below", {}).items():
         if key not in families or not _probability(value):
             raise ModelLoadError(f"{path}: veto_below[{key!r}] must name a rule category and a probability")
     return meta
+
+
+def _per_label(value: float | dict | None) -> dict[Label, float] | None:
+    """A floor for every label, or one per label (the card may give either)."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {lab: float(value[lab.value]) for lab in _LABELS}
+    return dict.fromkeys(_LABELS, float(value))
 
 
 def _probability(value: object) -> bool:

@@ -35,11 +35,9 @@ HEARD_CEILING = Severity.MEDIUM
 # Model confidence above which a model-only finding counts as medium rather than low severity.
 MODEL_CONFIDENT = 0.998
 # A finding of the model alone needs at least this probability, whatever the card's threshold. The
-# shipped model is small and trained on generated text, and sure of itself: on its held-out split
-# (phrase families it never saw) a model-only finding at p >= 0.99 is right about 90 % of the time.
-# The build chooses the floor for each model on that split and writes it in model.json
-# (`model_only_min`: the lowest value at which both layers flag at most 3 % of the held-out clean
-# items; models/export.py); this value is the floor for a model that carries none.
+# build chooses the floor per label for each model on its held-out split and writes it in model.json
+# (`model_only_min`; models/export.py): a model's contact findings are surer than its claim findings.
+# This value is the floor for a model that carries none.
 MODEL_ONLY_MIN = 0.99
 # A model-only finding must point at words, as a reminder quotes what was said: a run of at least
 # this many characters that the token head itself marks (probability >= MODEL_SPAN_MIN). The
@@ -71,13 +69,15 @@ def decide(
     ruleset: CompiledRuleset,
     thresholds: Mapping[Label, float],
     veto_below: Mapping[RuleCategory, float] = NO_VETOES,
-    model_only_min: float = MODEL_ONLY_MIN,
+    model_only_min: float | Mapping[Label, float] = MODEL_ONLY_MIN,
     heard: Sequence[Hit] = (),
     heard_min: float | None = None,
+    refused: Sequence[tuple[int, int]] = (),
 ) -> Decision:
     """`heard`: rule hits on spans that only sound like a term (match.find_sound_alikes), kept
     where the model's probability for their label reaches `heard_min` (default: the label's
-    threshold)."""
+    threshold). `refused`: spans where the rule layer found a term and voided it as negated, quoted or
+    taken back (match.explain_dropped); the model's finding on those words does not stand either."""
     notes: list[str] = []
     hits = list(rule_hits)
     if model is not None:
@@ -86,7 +86,9 @@ def decide(
         confirmed, heard_notes = _heard_hits(heard, hits, model, ruleset, heard_bars(thresholds, heard_min), text)
         hits += confirmed
         notes += heard_notes
-        hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floor=model_only_min, ruleset=ruleset)
+        floors = model_only_min if isinstance(model_only_min, Mapping) else dict.fromkeys(Label, model_only_min)
+        hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floors=floors, ruleset=ruleset,
+                                 refused=refused)
     # Vetoes first: a handle must not be vetoed because a bare word overlapping it was.
     hits = one_per_phrase(hits, text)
     labels = tuple(label for label in Label if any(h.label is label for h in hits))
@@ -155,17 +157,25 @@ def heard_bars(thresholds: Mapping[Label, float], heard_min: float | None) -> Ma
     return thresholds if heard_min is None else dict.fromkeys(Label, heard_min)
 
 
+def may_find_alone(rule_hits: Sequence[Hit], model: ModelOutput, *, thresholds: Mapping[Label, float],
+                   floors: Mapping[Label, float]) -> bool:
+    """Whether the model could add a finding of its own: a label it is sure of with no rule hit."""
+    return any((p := model.scores.get(label)) is not None and p >= max(thresholds[label], floors[label])
+               and not any(h.label is label for h in rule_hits) for label in Label)
+
+
 def _model_only_hits(
-    rule_hits: Sequence[Hit], model: ModelOutput, *, text: str, thresholds: Mapping[Label, float], floor: float,
-    ruleset: CompiledRuleset,
+    rule_hits: Sequence[Hit], model: ModelOutput, *, text: str, thresholds: Mapping[Label, float],
+    floors: Mapping[Label, float], ruleset: CompiledRuleset, refused: Sequence[tuple[int, int]] = (),
 ) -> list[Hit]:
     """A confident model finding with no rule hit of its label becomes a `source: model` hit, on whole words."""
     found: list[Hit] = []
     for label in Label:
         p = model.scores.get(label)
-        if p is None or p < max(thresholds[label], floor) or any(h.label is label for h in rule_hits):
+        if p is None or p < max(thresholds[label], floors[label]) or any(h.label is label for h in rule_hits):
             continue
-        spans = [s for s in model.spans if s.label is label and _points_at_words(s)]
+        spans = [s for s in model.spans if s.label is label and _points_at_words(s)
+                 and not any(a < s.end and s.start < b for a, b in refused)]
         severity = Severity.MEDIUM if p >= MODEL_CONFIDENT else Severity.LOW
         for span in spans:
             found.append(_model_hit(label, *snap_to_words(ruleset, text, span.start, span.end), text, p, severity))

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from moderation.decide import MODEL_ONLY_MIN, decide, heard_bars
-from moderation.match import find_hits, find_sound_alikes
+from moderation.decide import MODEL_ONLY_MIN, decide, heard_bars, may_find_alone
+from moderation.match import REFUSALS, clause_around, explain_dropped, find_hits, find_sound_alikes
 from moderation.normalize import normalize
 from moderation.reminders import reminders_for
 from moderation.ruleset.compile import CompiledRuleset, compile_rules
@@ -58,7 +58,7 @@ class Moderator:
         live: LiveRuleset,
         classifier: Classifier | None,
         rules_only_reason: str | None = None,
-        model_only_min: float | None = None,
+        model_only_min: float | Mapping[Label, float] | None = None,
         heard_min: float | None = None,
         veto_below: Mapping[RuleCategory, float] | None = None,
     ) -> None:
@@ -70,7 +70,10 @@ class Moderator:
         # model's card, else decide's default.
         if model_only_min is None and classifier is not None:
             model_only_min = classifier.model_only_min
-        self.model_only_min = MODEL_ONLY_MIN if model_only_min is None else model_only_min
+        if model_only_min is None:
+            model_only_min = MODEL_ONLY_MIN
+        self.model_only_min: Mapping[Label, float] = (
+            model_only_min if isinstance(model_only_min, Mapping) else dict.fromkeys(Label, model_only_min))
         # The bar at which the model confirms a term heard in other characters: as given, else the
         # card's, else (None) the labels' thresholds.
         if heard_min is None and classifier is not None:
@@ -185,9 +188,16 @@ class Moderator:
         if Layer.RULES in layers and model is not None and (near := _claimed_spans(model, bars)):
             # Only there can a span that merely sounds like a term count (decide._heard_hits).
             heard = find_sound_alikes(ruleset, normalized, kind=kind, category=category, near=near, pauses=pauses)
+        refused: tuple[tuple[int, int], ...] = ()
+        if Layer.RULES in layers and model is not None and may_find_alone(
+                rule_hits, model, thresholds=thresholds, floors=self.model_only_min):
+            # Rare: only here can the rule layer's refusal of a clause (治病咱得去医院) matter.
+            refused = tuple(clause_around(text, d.start, d.end, pauses) for d in explain_dropped(
+                ruleset, normalized, kind=kind, category=category, pauses=pauses) if d.reason.startswith(REFUSALS))
         decision = decide(
             rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds,
             model_only_min=self.model_only_min, heard=heard, heard_min=self.heard_min, veto_below=self.veto_below,
+            refused=refused,
         )
         return Result(
             id=id,

@@ -97,6 +97,11 @@ class _Candidate(NamedTuple):
     heard: bool = False  # sounds like a term of the rule (ruleset/sounds.py), spelled otherwise
 
 
+# How `_refused` begins its reasons: the speaker does not make the claim (as opposed to an exception
+# or a word boundary, which say the words are not the term at all).
+REFUSALS = ("negated", "quoted or reported", "taken back")
+
+
 class Dropped(NamedTuple):
     """A term or pattern occurrence that `_invalidated` voided, and why (for reviewers and tests)."""
 
@@ -414,6 +419,15 @@ def _clause_start(original: str, pos: int, pauses: frozenset[int] = _NO_PAUSES) 
     while i > 0 and original[i - 1] not in _CLAUSE_BREAKS and i not in pauses:
         i -= 1
     return i
+
+
+def clause_around(original: str, start: int, end: int, pauses: Iterable[int] = ()) -> tuple[int, int]:
+    """The clause that holds original[start:end]: from the break (or pause) before it to the one after."""
+    pause_set = _pause_set(pauses)
+    stop = end
+    while stop < len(original) and original[stop] not in _CLAUSE_BREAKS and stop not in pause_set:
+        stop += 1
+    return _clause_start(original, start, pause_set), stop
 
 
 def _previous_clause_start(original: str, pos: int, pauses: frozenset[int] = _NO_PAUSES) -> int:

@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from models.build import build, build_teacher  # noqa: E402
-from models.export import CLEAN_TARGET, HEARD_GRID, MODEL_ONLY_GRID, VETO_GRID  # noqa: E402
+from models.export import CLEAN_BUDGET, HEARD_GRID, MODEL_ONLY_GRID, VETO_GRID  # noqa: E402
 from models.train import TrainConfig  # noqa: E402
 from moderation.classifier import Classifier  # noqa: E402
 from moderation.types import Label, RuleCategory  # noqa: E402
@@ -41,7 +41,9 @@ def test_tiny_build_trains_exports_and_serves(tmp_path: Path) -> None:
     assert clf.model_only_min in MODEL_ONLY_GRID
     assert [row["model_only_min"] for row in table] == [*MODEL_ONLY_GRID, None, None]
     chosen = next(row for row in table if row["model_only_min"] == clf.model_only_min)
-    assert chosen["clean_flagged"] <= CLEAN_TARGET or clf.model_only_min == MODEL_ONLY_GRID[-1]
+    rules_after_vetoes = table[len(MODEL_ONLY_GRID)]["clean_flagged"]
+    assert (chosen["clean_flagged"] - rules_after_vetoes <= CLEAN_BUDGET + 1e-9
+            or clf.model_only_min == MODEL_ONLY_GRID[-1])
     # Per rule family, the bar below which the model vetoes a bare word, with the table behind it.
     assert all(row["veto_below"] in VETO_GRID for row in figures["heldout_vetoes"])
     assert clf.veto_below == {RuleCategory(r["family"]): r["veto_below"] for r in figures["heldout_vetoes"]
