@@ -193,9 +193,10 @@ def _per_char(tok: np.ndarray, offsets: list[tuple[int, int]] | None, length: in
     if offsets is None and len(tok) == length:
         return tok
     marks = np.zeros((length, len(_LABELS)), dtype=np.float32)
-    for k, (a, b) in enumerate(offsets or ()):
-        if a < b:
-            np.maximum(marks[a:b], tok[k], out=marks[a:b])
+    if offsets:
+        # Tokens are characters here: each offset starts on the one character it came from.
+        starts = np.fromiter((a for a, _ in offsets), dtype=np.intp, count=len(offsets))
+        np.maximum.at(marks, starts, tok[: len(offsets)])
     return marks
 
 
