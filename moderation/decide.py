@@ -46,8 +46,8 @@ MODEL_SPAN_MIN_CHARS = 2
 MODEL_SPAN_MIN = 0.5
 # A hit of a rule marked model_can_override, on one of its bare words (微信, 第一, 治疗: not a
 # handle, a number, a pattern's match or one of the rule's firm_terms), is dropped when the model's
-# verdict on those words (its token head over them: the clause as it reads it) is below the bar of the
-# rule's family. The build chooses one bar per family on its held-out split and writes them in
+# verdict on those words (ModelOutput.verdict: the higher of its sentence score and its token head's
+# marks over them) is below the bar of the rule's family. The build chooses one bar per family on its held-out split and writes them in
 # model.json (`veto_below`); a model that carries none vetoes nothing.
 NO_VETOES: Mapping[RuleCategory, float] = {}
 
@@ -89,7 +89,7 @@ def decide(
         floors = model_only_min if isinstance(model_only_min, Mapping) else dict.fromkeys(Label, model_only_min)
         hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floors=floors, ruleset=ruleset,
                                  refused=refused)
-    # Vetoes first: a handle must not be vetoed because a bare word overlapping it was.
+    # Merged only now, after the vetoes: a handle must not fall with a bare word that overlaps it.
     hits = one_per_phrase(hits, text)
     labels = tuple(label for label in Label if any(h.label is label for h in hits))
     return Decision(tuple(hits), labels, _action(hits, kind), tuple(notes))
