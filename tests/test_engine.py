@@ -224,3 +224,23 @@ def test_a_reviewers_dry_run_scores_with_the_model_too(moderator):
                      sentences=[Sentence("加我小蓝鸟号 给你便宜"), Sentence("这款面霜很保湿")])
     assert report.sentences == 2
     assert [(h["sentence"], h["hit"]["rule"]) for h in report.new_hits] == [("加我小蓝鸟号 给你便宜", "contact_wechat.slang")]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "labels", "phrase"),
+    [
+        # a mention: the model reads the clause as benign and vetoes the bare word
+        ("我微信昨天被封了 今天才解封", Kind.TRANSCRIPT, (), None),
+        # a handle is never vetoed, and the Latin lead-in belongs to the number
+        ("售后Tel：13677778888", Kind.COPY, (Label.DIVERSION,), "Tel：13677778888"),
+        # the rule layer refused the clause (治病 … 得去医院): no finding of the model there either
+        ("阿姨 治病咱得去医院", Kind.TRANSCRIPT, (), None),
+    ],
+)
+def test_the_model_judges_the_clause_both_ways(moderator, text, kind, labels, phrase):
+    result = moderator.check(text, kind=kind)
+    assert result.labels == labels
+    if phrase:
+        assert [text[h.start : h.end] for h in result.hits] == [phrase]
+    if not labels and moderator.check(text, kind=kind, layers=RULES).hits:
+        assert any(n.startswith("model vetoed") for n in result.notes)
