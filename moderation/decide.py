@@ -39,6 +39,7 @@ MODEL_CONFIDENT = 0.998
 # (`model_only_min`; models/export.py): a model's contact findings are surer than its claim findings.
 # This value is the floor for a model that carries none.
 MODEL_ONLY_MIN = 0.99
+_DEFAULT_FLOORS: Mapping[Label, float] = dict.fromkeys(Label, MODEL_ONLY_MIN)
 # A model-only finding must point at words, as a reminder quotes what was said: a run of at least
 # this many characters that the token head itself marks (probability >= MODEL_SPAN_MIN). The
 # classifier's fallback span around a single peak character does not qualify.
@@ -69,7 +70,7 @@ def decide(
     ruleset: CompiledRuleset,
     thresholds: Mapping[Label, float],
     veto_below: Mapping[RuleCategory, float] = NO_VETOES,
-    model_only_min: float | Mapping[Label, float] = MODEL_ONLY_MIN,
+    model_only_min: Mapping[Label, float] = _DEFAULT_FLOORS,
     heard: Sequence[Hit] = (),
     heard_min: float | None = None,
     refused: Sequence[tuple[int, int]] = (),
@@ -86,9 +87,8 @@ def decide(
         confirmed, heard_notes = _heard_hits(heard, hits, model, ruleset, heard_bars(thresholds, heard_min), text)
         hits += confirmed
         notes += heard_notes
-        floors = model_only_min if isinstance(model_only_min, Mapping) else dict.fromkeys(Label, model_only_min)
-        hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floors=floors, ruleset=ruleset,
-                                 refused=refused)
+        hits += _model_only_hits(hits, model, text=text, thresholds=thresholds, floors=model_only_min,
+                                 ruleset=ruleset, refused=refused)
     # Merged only now, after the vetoes: a handle must not fall with a bare word that overlaps it.
     hits = one_per_phrase(hits, text)
     labels = tuple(label for label in Label if any(h.label is label for h in hits))

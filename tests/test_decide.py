@@ -213,7 +213,7 @@ def _heard(severity: Severity = Severity.MEDIUM) -> Hit:
 )
 def test_a_sound_alike_counts_only_where_the_model_agrees(model, found):
     decision = decide([], model, text=HEARD_TEXT, kind=Kind.TRANSCRIPT, ruleset=WHITENING, thresholds=THRESHOLDS,
-                      model_only_min=0.9995, heard=[_heard()])
+                      model_only_min=dict.fromkeys(Label, 0.9995), heard=[_heard()])
     if not found:
         assert decision.hits == () and decision.action is Action.PASS
         return
