@@ -144,7 +144,7 @@ def div_core(pk: Picker) -> list[Piece]:
 
 def clean_context(pk: Picker, cat: str) -> str:
     rng = pk.rng
-    if rng.random() < REAL_CONTEXT_SHARE and (lines := _real_contexts(pk.test)):
+    if rng.random() < REAL_CONTEXT_SHARE and (lines := real.contexts(heldout=pk.test)):
         # A claim or an offer set in ordinary writing is still one: the model must not learn that
         # real-looking text is clean and template-looking text is not.
         text, _ = real.window(rng, rng.choice(lines), [])
@@ -178,11 +178,6 @@ def negated_div(pk: Picker) -> list[Piece]:
     if rng.random() < 0.1:
         pieces += [(rng.choice([" 要的话", " 真想要", " 不过老客户"]), None), *div_core(pk)]
     return pieces
-
-
-@cache
-def _real_contexts(test: bool) -> list[str]:
-    return real.contexts(heldout=test)
 
 
 _DIV_FRAMES = ["{T}", "有需要的{T}", "{T} 我发你", "想要的{T}", "{T} 细聊", "拍不到的{T}", "老客户{T}", "{T}吧",

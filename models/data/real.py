@@ -63,9 +63,10 @@ def real_lines() -> tuple[RealLine, ...]:
     return tuple(lines)
 
 
-def contexts(*, heldout: bool) -> list[str]:
+@cache
+def contexts(*, heldout: bool) -> tuple[str, ...]:
     """Non-seller lines of one split: the ordinary text a generated claim may be set in."""
-    return [r.text for r in real_lines() if not r.seller and r.heldout == heldout]
+    return tuple(r.text for r in real_lines() if not r.seller and r.heldout == heldout)
 
 
 # Separators a transcript turns into pauses.
