@@ -78,7 +78,7 @@ def decide(
     """`heard`: rule hits on spans that only sound like a term (match.find_sound_alikes), kept
     where the model's probability for their label reaches `heard_min` (default: the label's
     threshold). `refused`: spans where the rule layer found a term and voided it as negated, quoted or
-    taken back (match.explain_dropped); the model's finding on those words does not stand either."""
+    taken back (match.Dropped.refused); the model's finding on those words does not stand either."""
     notes: list[str] = []
     hits = list(rule_hits)
     if model is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from moderation.decide import MODEL_ONLY_MIN, decide, heard_bars, may_find_alone
-from moderation.match import REFUSALS, clause_around, explain_dropped, find_hits, find_sound_alikes
+from moderation.match import Dropped, clause_around, find_hits, find_sound_alikes
 from moderation.normalize import normalize
 from moderation.reminders import reminders_for
 from moderation.ruleset.compile import CompiledRuleset, compile_rules
@@ -170,9 +170,15 @@ class Moderator:
         pauses: tuple[int, ...],
     ) -> Result:
         rule_hits = heard = ()
+        thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
+        # Where the model is sure enough of a label to find it alone (rare), the rule layer's refusals
+        # are kept: a clause it judged refused (治病咱得去医院) is no finding of the model's either.
+        dropped: list[Dropped] | None = None
+        if model is not None and may_find_alone((), model, thresholds=thresholds, floors=self.model_only_min):
+            dropped = []
         if Layer.RULES in layers:
             normalized = normalize(text)
-            rule_hits = find_hits(ruleset, normalized, kind=kind, category=category, pauses=pauses)
+            rule_hits = find_hits(ruleset, normalized, kind=kind, category=category, pauses=pauses, dropped=dropped)
         model_version = self.model_version if Layer.MODEL in layers else None
         if not rule_hits and (model is None or not model.spans):
             # Most segments are clean: no rule hit, and no span the model could report (it marks
@@ -183,17 +189,11 @@ class Moderator:
             # quarter of the call here.
             scores = _NO_SCORES if model is None else model.scores
             return Result(id, (), Action.PASS, (), scores, (), ruleset.version, model_version, layers, notes)
-        thresholds = self.classifier.thresholds if self.classifier is not None else _NO_THRESHOLDS
         bars = heard_bars(thresholds, self.heard_min)
         if Layer.RULES in layers and model is not None and (near := _claimed_spans(model, bars)):
             # Only there can a span that merely sounds like a term count (decide._heard_hits).
             heard = find_sound_alikes(ruleset, normalized, kind=kind, category=category, near=near, pauses=pauses)
-        refused: tuple[tuple[int, int], ...] = ()
-        if Layer.RULES in layers and model is not None and may_find_alone(
-                rule_hits, model, thresholds=thresholds, floors=self.model_only_min):
-            # Rare: only here can the rule layer's refusal of a clause (治病咱得去医院) matter.
-            refused = tuple(clause_around(text, d.start, d.end, pauses) for d in explain_dropped(
-                ruleset, normalized, kind=kind, category=category, pauses=pauses) if d.reason.startswith(REFUSALS))
+        refused = tuple(clause_around(text, d.start, d.end, pauses) for d in dropped or () if d.refused)
         decision = decide(
             rule_hits, model, text=text, kind=kind, ruleset=ruleset, thresholds=thresholds,
             model_only_min=self.model_only_min, heard=heard, heard_min=self.heard_min, veto_below=self.veto_below,

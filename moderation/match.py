@@ -99,7 +99,7 @@ class _Candidate(NamedTuple):
 
 # How `_refused` begins its reasons: the speaker does not make the claim (as opposed to an exception
 # or a word boundary, which say the words are not the term at all).
-REFUSALS = ("negated", "quoted or reported", "taken back")
+_REFUSALS = ("negated", "quoted or reported", "taken back")
 
 
 class Dropped(NamedTuple):
@@ -111,6 +111,11 @@ class Dropped(NamedTuple):
     text: str
     reason: str
 
+    @property
+    def refused(self) -> bool:
+        """Voided as negated, quoted or taken back: the words are the term, the speaker disowns them."""
+        return self.reason.startswith(_REFUSALS)
+
 
 def find_hits(
     ruleset: CompiledRuleset,
@@ -119,15 +124,17 @@ def find_hits(
     kind: Kind | str | None = None,
     category: ProductCategory | str | None = None,
     pauses: Iterable[int] = (),
+    dropped: list[Dropped] | None = None,
 ) -> tuple[Hit, ...]:
     """The rule hits in `normalized`, sorted by start, for a product of `category` in `kind` text.
+    `dropped`, when given, collects the occurrences voided on the way, each with its reason.
 
     `pauses`: offsets into the original text where one ASR segment ends and the next begins (a
     stream's window joins them without a separator). A pause ends a clause, so a negator or a
     question in the earlier segment does not reach a claim in the next one, unless the earlier
     segment ends on the negator (这个不能 | 根治).
     """
-    return _judge(ruleset, normalized, kind, category, None, pauses=_pause_set(pauses))
+    return _judge(ruleset, normalized, kind, category, dropped, pauses=_pause_set(pauses))
 
 
 def find_sound_alikes(
